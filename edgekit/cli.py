@@ -1,0 +1,92 @@
+"""The `edgekit` command: a thin typer layer over the library API.
+
+Each command lives in ``edgekit/commands/<name>.py`` and exposes ``register(app)``.
+Heavy imports (TensorFlow) happen inside the commands, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import sys
+
+import typer
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError
+
+# One line per command module; each module defines register(app: typer.Typer).
+COMMAND_MODULES = [
+    "edgekit.commands.optimize",
+]
+
+app = typer.Typer(
+    name="edgekit",
+    help="Get trained Keras models onto low-spec 32-bit ARM Android devices.\n\n"
+    "Example: edgekit optimize --out out   (trains and optimises the built-in default)",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"edgekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """edgekit: optimise -> bench -> report -> gate."""
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def error_line(message: str) -> None:
+    """Print a one-line error to stderr (no traceback)."""
+    sys.stderr.write(f"edgekit: error: {message}\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+    except EdgekitError as exc:
+        error_line(exc.one_line())
+        return exc.exit_code
+    except KeyboardInterrupt:
+        error_line("interrupted — results measured so far are saved; re-run to continue")
+        return 130
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            error_line(f"no space left on device writing {exc.filename or 'output'} — free disk space or choose another --out")
+            return 2
+        if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+            error_line(f"cannot write {exc.filename}: {exc.strerror} — choose a writable --out")
+            return 2
+        raise
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        error_line("aborted")
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs everything edgekit needs on Debian bookworm (run as root or with sudo).
+# Safe to re-run: each step checks whether it is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  dataset-fashion-mnist   # the built-in default data set (IDX files)
+  adb                     # the real adb client and server
+  qemu-user-static        # armv7 emulation for the device image (chroot + binfmt)
+  qemu-user               # dynamic qemu-arm (loads TCG plugins)
+  binfmt-support
+  debootstrap             # builds the armhf device image
+  gcc make
+  chromium                # headless check of the HTML report
+)
+
+log() { printf '[setup] %s\n' "$*"; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  [[ "$p" == \#* ]] && continue
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  log "apt: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+VENV=.venv
+STAMP="$VENV/.edgekit-installed"
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [[ ! -x "$VENV/bin/python" ]]; then
+  log "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
+  log "pip: installing edgekit and its pinned dependencies"
+  # tensorflow-cpu and tensorflow provide the same module; keep only the pinned one.
+  "$VENV/bin/pip" uninstall -y -q tensorflow-cpu >/dev/null 2>&1 || true
+  "$VENV/bin/pip" install -q -e '.[test]' 2>&1 | grep -v -E '^WARNING: Location .* is ignored' || true
+  TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -c "import edgekit, tensorflow_model_optimization, tflite_runtime.interpreter" \
+    || { echo "[setup] pip install failed" >&2; exit 1; }
+  echo "$want" > "$STAMP"
+fi
+
+log "ready"
