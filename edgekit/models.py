@@ -1,0 +1,231 @@
+"""Built-in default models, training, and loading a user's model.
+
+The default *teacher* is a plain CNN (~200k parameters); the default *student* is MobileNet-style
+(depthwise-separable blocks, ~1/20 of the teacher). Both end in a Softmax layer so the exported
+.tflite outputs class probabilities; ``logits_of`` exposes the pre-softmax tensor for distillation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit import keras_env
+from edgekit.errors import EdgekitError
+
+DEFAULT_TEACHER_EPOCHS = 3
+DEFAULT_STUDENT_EPOCHS = 6
+
+
+def set_seed(seed: int) -> None:
+    tf = keras_env.tf()
+    keras = keras_env.keras()
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def build_teacher(input_shape: tuple[int, ...], num_classes: int):
+    """A larger CNN: two conv blocks and a dense head."""
+    keras = keras_env.keras()
+    L = keras.layers
+    inputs = L.Input(input_shape, name="image")
+    x = L.Conv2D(32, 3, activation="relu", name="conv1")(inputs)
+    x = L.Conv2D(32, 3, activation="relu", name="conv2")(x)
+    x = L.MaxPooling2D(name="pool1")(x)
+    x = L.Conv2D(64, 3, activation="relu", name="conv3")(x)
+    x = L.Conv2D(64, 3, activation="relu", name="conv4")(x)
+    x = L.MaxPooling2D(name="pool2")(x)
+    x = L.Flatten(name="flatten")(x)
+    x = L.Dense(128, activation="relu", name="fc1")(x)
+    x = L.Dropout(0.3, name="dropout")(x)
+    x = L.Dense(num_classes, name="logits")(x)
+    outputs = L.Softmax(name="probs")(x)
+    return keras.Model(inputs, outputs, name="teacher")
+
+
+def build_student(input_shape: tuple[int, ...], num_classes: int, width: int = 16):
+    """MobileNet-style student: a stem conv, then depthwise-separable blocks, global pooling."""
+    keras = keras_env.keras()
+    L = keras.layers
+    inputs = L.Input(input_shape, name="image")
+    x = L.Conv2D(width, 3, padding="same", use_bias=False, name="stem")(inputs)
+    x = L.BatchNormalization(name="stem_bn")(x)
+    x = L.ReLU(name="stem_relu")(x)
+    for i, (filters, stride) in enumerate([(width * 2, 2), (width * 4, 2), (width * 4, 1)], start=1):
+        x = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"dw{i}")(x)
+        x = L.BatchNormalization(name=f"dw{i}_bn")(x)
+        x = L.ReLU(name=f"dw{i}_relu")(x)
+        x = L.Conv2D(filters, 1, use_bias=False, name=f"pw{i}")(x)
+        x = L.BatchNormalization(name=f"pw{i}_bn")(x)
+        x = L.ReLU(name=f"pw{i}_relu")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    x = L.Dense(num_classes, name="logits")(x)
+    outputs = L.Softmax(name="probs")(x)
+    return keras.Model(inputs, outputs, name="student")
+
+
+def compile_classifier(model, learning_rate: float = 1e-3) -> None:
+    keras = keras_env.keras()
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+
+
+def fit(model, x, y, epochs: int, batch_size: int = 128, callbacks=None, learning_rate: float = 1e-3,
+        progress=None) -> None:
+    """Compile and train ``model`` on (x, y); ``progress(done_epochs, epochs)`` is called per epoch."""
+    keras = keras_env.keras()
+    compile_classifier(model, learning_rate)
+    cbs = list(callbacks or [])
+    if progress is not None:
+        cbs.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: progress(e + 1, epochs)))
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=cbs, shuffle=True)
+
+
+def clone(model):
+    """A fresh copy of ``model`` (tfmot wrappers mutate the layers of the model they get)."""
+    keras = keras_env.keras()
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def logits_of(model):
+    """A model sharing ``model``'s layers that outputs pre-softmax logits, or None."""
+    keras = keras_env.keras()
+    last = model.layers[-1]
+    is_softmax = isinstance(last, keras.layers.Softmax) or (
+        isinstance(last, keras.layers.Activation) and getattr(last.activation, "__name__", "") == "softmax"
+    )
+    if is_softmax:
+        return keras.Model(model.inputs, last.input)
+    if isinstance(last, keras.layers.Dense) and getattr(last.activation, "__name__", "") == "softmax":
+        return None
+    return keras.Model(model.inputs, model.outputs)
+
+
+def param_count(model) -> int:
+    return int(model.count_params())
+
+
+def weights_hash(model) -> str:
+    h = hashlib.sha256()
+    h.update(model.to_json().encode())
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- loading user models
+
+@dataclass
+class LoadedModel:
+    """A user's model: a tf-keras model (all passes) or a SavedModel dir (post-training passes only)."""
+
+    source: Path
+    keras_model: Any | None
+    saved_model_dir: Path | None
+    kind: str          # "tf-keras" | "keras3" | "saved-model"
+    sha256: str
+
+    @property
+    def trainable(self) -> bool:
+        return self.keras_model is not None
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _keras_zip_version(path: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            meta = json.loads(zf.read("metadata.json"))
+        return str(meta.get("keras_version"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError):
+        return None
+
+
+KERAS3_HINT = (
+    "tfmot needs a tf-keras (Keras 2) model: rebuild or load it with `import tf_keras as keras` "
+    "(or TF_USE_LEGACY_KERAS=1) and save with model.save('model.h5'); post-training passes "
+    "(ptq-dynamic, ptq-float16, ptq-int8) work on Keras 3 models as they are"
+)
+
+
+def load_user_model(path: Path, workdir: Path) -> LoadedModel:
+    """Load MODEL as tf-keras; a Keras 3 file is exported to a SavedModel in a child process."""
+    path = Path(path)
+    if not path.exists():
+        raise EdgekitError(f"model {path} does not exist", "give a tf-keras .h5, .keras or SavedModel directory")
+    digest = file_digest(path)
+    keras = keras_env.keras()
+    if path.is_file() and path.suffix == ".keras":
+        version = _keras_zip_version(path)
+        if version is None:
+            raise EdgekitError(f"model {path} is not a valid .keras archive (corrupt or truncated)", "re-save the model")
+        if version.startswith("3"):
+            return LoadedModel(path, None, _export_keras3(path, workdir / f"savedmodel-{digest[:16]}"), "keras3", digest)
+    if path.is_dir() and not (path / "saved_model.pb").exists():
+        raise EdgekitError(f"{path} is a directory but not a SavedModel (no saved_model.pb)", "give a .h5, .keras or SavedModel directory")
+    if path.is_file() and path.suffix not in (".h5", ".hdf5", ".keras"):
+        raise EdgekitError(f"model {path} has an unknown format ({path.suffix or 'no suffix'})", "give a tf-keras .h5, .keras or SavedModel directory")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - any loader failure is a bad-input error
+        if path.is_dir():
+            # A SavedModel that tf-keras cannot rebuild (e.g. exported by Keras 3): convert-only.
+            return LoadedModel(path, None, path, "saved-model", digest)
+        msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        if "batch_shape" in msg or "keras_version" in msg:
+            raise EdgekitError(f"model {path} was saved by Keras 3 and does not load in tf-keras", KERAS3_HINT)
+        raise EdgekitError(f"cannot load model {path}: {msg}", "check the file is a complete tf-keras model (corrupt or truncated?)")
+    return LoadedModel(path, model, None, "tf-keras", digest)
+
+
+_EXPORT_SCRIPT = r"""
+import os, sys
+os.environ.pop("TF_USE_LEGACY_KERAS", None)
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import keras
+m = keras.saving.load_model(sys.argv[1], compile=False)
+m.export(sys.argv[2])
+"""
+
+
+def _export_keras3(path: Path, dest: Path) -> Path:
+    """Export a Keras 3 model to a SavedModel in a child process (never mix Keras 2 and 3)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if (dest / "saved_model.pb").exists():
+        return dest
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    proc = subprocess.run([sys.executable, "-c", _EXPORT_SCRIPT, str(path), str(tmp)],
+                          capture_output=True, text=True, env=env, timeout=900)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise EdgekitError(f"cannot load Keras 3 model {path}: {lines[-1][:200] if lines else 'unknown error'}",
+                           "check the file is complete")
+    os.replace(tmp, dest)
+    return dest
