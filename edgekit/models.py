@@ -31,16 +31,21 @@ def set_seed(seed: int) -> None:
 
 
 def build_teacher(input_shape: tuple[int, ...], num_classes: int):
-    """A larger CNN: two conv blocks and a dense head."""
+    """A larger CNN: two conv blocks and a dense head (valid padding for images >= 20 px)."""
     keras = keras_env.keras()
     L = keras.layers
+    pad = "valid" if min(input_shape[:2]) >= 20 else "same"
     inputs = L.Input(input_shape, name="image")
-    x = L.Conv2D(32, 3, activation="relu", name="conv1")(inputs)
-    x = L.Conv2D(32, 3, activation="relu", name="conv2")(x)
+    x = L.Conv2D(32, 3, padding=pad, activation="relu", name="conv1")(inputs)
+    x = L.Conv2D(32, 3, padding=pad, activation="relu", name="conv2")(x)
     x = L.MaxPooling2D(name="pool1")(x)
-    x = L.Conv2D(64, 3, activation="relu", name="conv3")(x)
-    x = L.Conv2D(64, 3, activation="relu", name="conv4")(x)
+    x = L.Conv2D(64, 3, padding=pad, activation="relu", name="conv3")(x)
+    x = L.Conv2D(64, 3, padding=pad, activation="relu", name="conv4")(x)
     x = L.MaxPooling2D(name="pool2")(x)
+    i = 3
+    while min(x.shape[1:3]) > 8:  # large images: pool down before the dense head
+        x = L.MaxPooling2D(name=f"pool{i}")(x)
+        i += 1
     x = L.Flatten(name="flatten")(x)
     x = L.Dense(128, activation="relu", name="fc1")(x)
     x = L.Dropout(0.3, name="dropout")(x)

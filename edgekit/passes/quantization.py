@@ -7,6 +7,11 @@ FULLY_CONNECTED v12, which 2.14 cannot load, so per-channel Dense is disabled th
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,28 +66,53 @@ def convert(model=None, *, saved_model_dir: Path | None = None, mode: str = "flo
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
+    with quiet_native():
+        return bytes(converter.convert())
 
 
 def unsupported_layers(model) -> list[str]:
-    """Layers tfmot's default 8-bit QAT scheme cannot quantise, as ``"name (Type)"``."""
-    keras_env.tfmot()
-    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: PLC0415
-        default_8bit_quantize_registry as registry,
-    )
+    """Layers tfmot's default 8-bit QAT cannot quantise, as ``"name (Type)"`` (empty when QAT works).
 
-    keras = keras_env.keras()
-    reg = registry.Default8BitQuantizeRegistry()
-    bad = []
-    for layer in model.layers:
-        if isinstance(layer, (keras.layers.InputLayer,)):
-            continue
-        if isinstance(layer, keras.Model):
-            bad.append(f"{layer.name} (nested model)")
-            continue
-        if not reg.supports(layer):
-            bad.append(f"{layer.name} ({type(layer).__name__})")
-    return bad
+    QAT is applied for real to a throw-away clone (no training), so what tfmot accepts through its
+    graph transforms (e.g. BatchNormalization folded into the conv before it) is accepted here too.
+    """
+    from edgekit.models import clone  # noqa: PLC0415
+
+    tfmot = keras_env.tfmot()
+    try:
+        tfmot.quantization.keras.quantize_model(clone(model))
+        return []
+    except Exception as exc:  # noqa: BLE001 - tfmot raises ValueError/RuntimeError/TypeError
+        from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: PLC0415
+            default_8bit_quantize_registry as registry,
+        )
+
+        keras = keras_env.keras()
+        reg = registry.Default8BitQuantizeRegistry()
+        bad = [f"{layer.name} ({type(layer).__name__})" for layer in model.layers
+               if not isinstance(layer, (keras.layers.InputLayer, keras.layers.BatchNormalization))
+               and not reg.supports(layer)]
+        return bad or [str(exc).splitlines()[0][:160]]
+
+
+@contextlib.contextmanager
+def quiet_native():
+    """Silence the converter's C++ prints on fds 1/2; re-raise errors with what it printed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def quantize_aware(model, x, y, *, epochs: int, preserve: str = "none", batch_size: int = 128,
