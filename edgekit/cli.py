@@ -18,6 +18,7 @@ from edgekit.errors import EdgekitError
 # One line per command module; each module defines register(app: typer.Typer).
 COMMAND_MODULES = [
     "edgekit.commands.optimize",
+    "edgekit.commands.bench",
 ]
 
 app = typer.Typer(

@@ -34,6 +34,11 @@ class Measurement:
     started: str | None = None
     finished: str | None = None
     edgekit_version: str | None = None
+    # added by bench (issue 4); all optional, older records load with the defaults
+    size_bytes: int | None = None     # of the .tflite measured
+    accuracy_n: int | None = None     # evaluation examples behind ``accuracy``
+    memory: dict[str, Any] = field(default_factory=dict)  # runner detail: baseline/after_init/peak RSS (MiB) ...
+    wall_ms: float | None = None      # host-observed wall time of the whole runner invocation
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

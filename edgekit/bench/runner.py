@@ -1,0 +1,286 @@
+"""The two on-device runners. Both turn (target, device, threads, config) into one Measurement.
+
+- ``python``: :mod:`edgekit.bench.device_script` pushed to the device and run with its own
+  ``python3`` + ``tflite_runtime`` (every timed run kept, peak RSS, optional on-device evaluation).
+- ``benchmark_model``: TFLite's native binary (user-supplied), output parsed by
+  :mod:`edgekit.bench.benchmark_model` (summary statistics only).
+
+Remote layout (all under ``/data/local/tmp/edgekit``)::
+
+    device_script.py
+    models/<sha256[:16]>/<original file name>     content-addressed, pushed once per device
+    eval/<sha256[:16]>.npy                        evaluation inputs (--accuracy device)
+    out/<token>.npy                               predictions, pulled back and removed
+    bin/<sha256[:12]>/benchmark_model
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from edgekit import __version__
+from edgekit.bench import benchmark_model as bm
+from edgekit.bench.device import Device, remote, shell_join
+from edgekit.bench.stats import NOISY_CV, analyse
+from edgekit.errors import EdgekitError
+from edgekit.measurement import Measurement
+
+RUNNERS = ("python", "benchmark_model")
+SCRIPT = Path(__file__).with_name("device_script.py")
+MARK = "EDGEKIT_RESULT "
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Target:
+    """What is measured: a variant from ``edgekit optimize`` or a bare .tflite file."""
+
+    name: str
+    path: Path
+    sha256: str
+    size_bytes: int
+    host_accuracy: float | None = None
+
+    @classmethod
+    def from_variant(cls, v: Any) -> "Target":
+        return cls(v.name, v.path, v.sha256, v.size_bytes, v.accuracy)
+
+    @classmethod
+    def from_file(cls, path: Path) -> "Target":
+        return cls(path.stem, path, sha256_file(path), path.stat().st_size)
+
+
+@dataclass
+class EvalSet:
+    x_path: Path          # .npy on the host, pushed as is
+    y: Any                # numpy labels (n,) or one-hot (n, C)
+    sha256: str           # of x_path
+    n: int
+
+
+@dataclass
+class BenchConfig:
+    runner: str = "python"
+    runs: int = 50
+    warmup: int = 5
+    accuracy: str = "host"                 # "host" | "device"
+    eval: EvalSet | None = None
+    use_xnnpack: bool = False              # benchmark_model flag (the armv7 python wheel has no XNNPACK)
+    benchmark_binary: Path | None = None
+    timeout: float = 3600.0                # seconds per runner invocation
+    noisy_cv: float = NOISY_CV
+    seed: int = 0
+
+    def measurement_config(self) -> dict[str, Any]:
+        """The part of the configuration that identifies a measurement (hashed into its key)."""
+        c: dict[str, Any] = {"runs": self.runs, "warmup": self.warmup, "accuracy": self.accuracy, "seed": self.seed}
+        if self.accuracy == "device" and self.eval is not None:
+            c["eval_sha256"] = self.eval.sha256
+            c["eval_n"] = self.eval.n
+        if self.runner == "benchmark_model":
+            c["use_xnnpack"] = self.use_xnnpack
+            c["report_peak_memory_footprint"] = True
+        return c
+
+
+def base_measurement(t: Target, dev: Device, threads: int, cfg: BenchConfig) -> Measurement:
+    return Measurement(
+        variant=t.name,
+        sha256=t.sha256,
+        device_serial=dev.serial,
+        device=dict(dev.info),
+        runner=cfg.runner,
+        threads=int(threads),
+        config=cfg.measurement_config(),
+        size_bytes=t.size_bytes,
+        started=now(),
+        edgekit_version=__version__,
+    )
+
+
+def push_model(dev: Device, t: Target) -> str:
+    d = remote("models", t.sha256[:16])
+    dst = f"{d}/{t.path.name}"
+    dev.mkdir(d)
+    dev.push_if_changed(t.path, dst)
+    return dst
+
+
+def _tail(text: str, n: int = 3) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return " | ".join(lines[-n:]) if lines else "(no output)"
+
+
+def score(preds: Any, y: Any) -> float:
+    import numpy as np
+
+    p = np.asarray(preds)
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = labels.argmax(axis=-1)
+    pred = p.reshape(len(p), -1).argmax(axis=-1) if p.ndim > 1 else p
+    if len(pred) != len(labels):
+        raise EdgekitError(f"device returned {len(pred)} predictions for {len(labels)} labels")
+    return float((pred == labels).mean()) if len(labels) else 0.0
+
+
+class PythonRunner:
+    name = "python"
+
+    def __init__(self, cfg: BenchConfig):
+        self.cfg = cfg
+
+    def prepare(self, dev: Device) -> dict[str, Any]:
+        """Push the script (and eval inputs); check the device's python3 + tflite_runtime."""
+        dev.mkdir(remote("models"), remote("eval"), remote("out"))
+        dev.push(SCRIPT, remote("device_script.py"))
+        probe = "import sys, numpy, tflite_runtime; print(sys.version.split()[0], numpy.__version__, tflite_runtime.__version__)"
+        r = dev.shell(["python3", "-c", probe], timeout=300)
+        if r.returncode != 0:
+            raise EdgekitError(
+                f"device {dev.serial} cannot run the python runner: {_tail(r.output)}",
+                "install python3 + numpy + tflite_runtime on the device, or use --runner benchmark_model",
+            )
+        parts = r.stdout.split()
+        info = {"python": parts[0] if parts else None, "numpy": parts[1] if len(parts) > 1 else None,
+                "tflite_runtime": parts[2] if len(parts) > 2 else None}
+        if self.cfg.accuracy == "device" and self.cfg.eval is not None:
+            dev.push_if_changed(self.cfg.eval.x_path, self._eval_remote())
+        return info
+
+    def _eval_remote(self) -> str:
+        assert self.cfg.eval is not None
+        return remote("eval", f"{self.cfg.eval.sha256[:16]}.npy")
+
+    def run(self, dev: Device, t: Target, threads: int) -> Measurement:
+        cfg = self.cfg
+        m = base_measurement(t, dev, threads, cfg)
+        model = push_model(dev, t)
+        args = ["python3", remote("device_script.py"), "--model", model, "--threads", str(threads),
+                "--runs", str(cfg.runs), "--warmup", str(cfg.warmup), "--seed", str(cfg.seed)]
+        pred_remote = None
+        if cfg.accuracy == "device" and cfg.eval is not None:
+            pred_remote = remote("out", f"{secrets.token_hex(8)}.npy")
+            args += ["--eval-x", self._eval_remote(), "--pred-out", pred_remote]
+        t0 = time.perf_counter()
+        r = dev.shell("cd " + shell_join([remote()]) + " && " + shell_join(args), timeout=cfg.timeout)
+        m.wall_ms = (time.perf_counter() - t0) * 1000.0
+        res = parse_script_output(r.stdout)
+        if res is None:
+            m.status = "failed"
+            m.reason = f"device script exited with code {r.returncode} and no result: {_tail(r.output)}"
+            m.finished = now()
+            return m
+        fill_from_script(m, res, cfg)
+        if m.status == "ok" and pred_remote and cfg.eval is not None:
+            with tempfile.TemporaryDirectory(prefix="edgekit-pred-") as td:
+                local = Path(td) / "pred.npy"
+                dev.pull(pred_remote, local)
+                import numpy as np
+
+                m.accuracy = score(np.load(local, allow_pickle=False), cfg.eval.y)
+                m.accuracy_n = cfg.eval.n
+            dev.shell(["rm", "-f", pred_remote])
+        m.finished = now()
+        return m
+
+
+def parse_script_output(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(MARK):
+            try:
+                return json.loads(line[len(MARK):])
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def fill_from_script(m: Measurement, res: dict[str, Any], cfg: BenchConfig) -> None:
+    """Copy the device script's JSON result into the Measurement (stats computed here)."""
+    m.status = res.get("status", "failed")
+    m.reason = res.get("reason")
+    m.init_ms = res.get("init_ms")
+    m.first_inference_ms = res.get("first_inference_ms")
+    m.latencies_ms = [float(x) for x in res.get("latencies_ms") or []]
+    mem = dict(res.get("memory") or {})
+    mem["warmup_ms"] = res.get("warmup_ms") or []
+    mem["script_ms"] = res.get("script_ms")
+    mem["imports_ms"] = res.get("imports_ms")
+    mem["runtime"] = res.get("runtime")
+    m.memory = mem
+    peak = (mem.get("peak") or mem.get("after_runs") or mem.get("after_init") or {})
+    m.peak_memory_mb = peak.get("vmhwm_mb") or peak.get("ru_maxrss_mb")
+    if m.latencies_ms:
+        m.stats, m.warnings = analyse(m.latencies_ms, noisy_cv=cfg.noisy_cv)
+
+
+class BenchmarkModelRunner:
+    name = "benchmark_model"
+
+    def __init__(self, cfg: BenchConfig):
+        self.cfg = cfg
+        self.binary = bm.find_binary(cfg.benchmark_binary)
+        self.sha = sha256_file(self.binary)
+        self.remote_bin = remote("bin", self.sha[:12], "benchmark_model")
+
+    def prepare(self, dev: Device) -> dict[str, Any]:
+        dev.mkdir(remote("models"), remote("bin", self.sha[:12]))
+        dev.push_if_changed(self.binary, self.remote_bin, mode=0o755)
+        return {"benchmark_model_sha256": self.sha}
+
+    def run(self, dev: Device, t: Target, threads: int) -> Measurement:
+        cfg = self.cfg
+        m = base_measurement(t, dev, threads, cfg)
+        model = push_model(dev, t)
+        argv = bm.command_args(self.remote_bin, model, threads, cfg.runs, cfg.warmup, cfg.use_xnnpack)
+        t0 = time.perf_counter()
+        r = dev.shell(shell_join(argv) + " 2>&1", timeout=cfg.timeout)
+        m.wall_ms = (time.perf_counter() - t0) * 1000.0
+        out = r.output
+        try:
+            parsed = bm.parse_output(out)
+        except bm.BenchmarkOutputError as exc:
+            failure = bm.load_failure(out)
+            m.status = "incompatible" if failure else "failed"
+            m.reason = failure or f"exit code {r.returncode}: {exc.message}"
+            m.finished = now()
+            return m
+        if r.returncode != 0:
+            m.warnings.append(f"benchmark_model exited with code {r.returncode}")
+        m.init_ms = parsed.init_us / 1000.0
+        m.first_inference_ms = None if parsed.first_inference_us is None else parsed.first_inference_us / 1000.0
+        m.stats = bm.stats_ms(parsed)
+        if m.stats.get("cv", 0.0) > cfg.noisy_cv:
+            m.warnings.append(f"noisy: CV {m.stats['cv']:.1%} > {cfg.noisy_cv:.0%} (benchmark_model summary)")
+        m.peak_memory_mb = parsed.peak_memory_mb if parsed.peak_memory_mb is not None else parsed.memory_overall_mb
+        m.memory = {"init_delta_mb": parsed.memory_init_mb, "overall_delta_mb": parsed.memory_overall_mb,
+                    "peak_mb": parsed.peak_memory_mb, "warmup": parsed.warmup, "format": parsed.format}
+        m.finished = now()
+        return m
+
+
+def make_runner(cfg: BenchConfig):
+    if cfg.runner == "python":
+        return PythonRunner(cfg)
+    if cfg.runner == "benchmark_model":
+        return BenchmarkModelRunner(cfg)
+    raise EdgekitError(f"unknown runner {cfg.runner!r}", f"choose one of {', '.join(RUNNERS)}")

@@ -1,0 +1,164 @@
+"""The results store: every Measurement, the moment it exists, in ``OUT/bench.sqlite``.
+
+API (agreed with report/gate)::
+
+    store = Store(path)          # creates the file/schema if needed; WAL journal
+    store.add(m)                 # insert-or-replace by measurement key; committed immediately
+    store.all() -> [Measurement] # in insertion order
+    store.has(key), store.keys(), store.get(key), store.count()
+    measurement_key(m) / key_for(sha256, serial, runner, threads, config)
+
+The measurement key is ``sha256 | device serial | runner | threads | config hash`` where the config
+hash is sha256 of the canonical JSON of ``Measurement.config`` (runs, warm-up, accuracy mode,
+runner flags, eval set hash ...). The table's primary key is that key, so the database holds each
+measurement at most once; ``edgekit bench --resume`` skips keys already stored with status ok or
+incompatible (a ``failed`` one is measured again and replaced).
+
+Safe to use from several threads (one connection, a lock); every ``add`` is its own transaction,
+so a crash, Ctrl-C or a lost device never loses a stored measurement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import EdgekitError
+from edgekit.measurement import Measurement
+
+SCHEMA_VERSION = 1
+DB_FILE = "bench.sqlite"
+DONE_STATUSES = ("ok", "incompatible")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS measurements (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    key            TEXT NOT NULL UNIQUE,
+    variant        TEXT NOT NULL,
+    sha256         TEXT NOT NULL,
+    device_serial  TEXT NOT NULL,
+    runner         TEXT NOT NULL,
+    threads        INTEGER NOT NULL,
+    config_hash    TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    started        TEXT,
+    finished       TEXT,
+    edgekit_version TEXT,
+    data           TEXT NOT NULL          -- Measurement.to_dict() as JSON
+);
+CREATE INDEX IF NOT EXISTS measurements_variant ON measurements (variant);
+"""
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    canon = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def key_for(sha256: str, serial: str, runner: str, threads: int, config: dict[str, Any]) -> str:
+    return "|".join([sha256, serial, runner, str(int(threads)), config_hash(config)])
+
+
+def measurement_key(m: Measurement) -> str:
+    return key_for(m.sha256, m.device_serial, m.runner, m.threads, m.config)
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if self.path.is_dir():
+            self.path = self.path / DB_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute("INSERT OR IGNORE INTO meta (k, v) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as exc:
+            raise EdgekitError(f"{self.path} is not a usable results database ({exc})", "move it away or choose another --out")
+
+    # -- writing -----------------------------------------------------------------------------
+    def add(self, m: Measurement) -> str:
+        """Store ``m`` (replacing an earlier measurement with the same key); committed on return."""
+        key = measurement_key(m)
+        data = json.dumps(m.to_dict(), default=_jsonable)
+        row = (key, m.variant, m.sha256, m.device_serial, m.runner, int(m.threads), config_hash(m.config),
+               m.status, m.started, m.finished, m.edgekit_version, data)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM measurements WHERE key = ?", (key,))
+                self._db.execute(
+                    "INSERT INTO measurements (key, variant, sha256, device_serial, runner, threads, config_hash,"
+                    " status, started, finished, edgekit_version, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    row,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return key
+
+    # -- reading -----------------------------------------------------------------------------
+    def all(self) -> list[Measurement]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM measurements ORDER BY seq").fetchall()
+        return [Measurement.from_dict(json.loads(r[0])) for r in rows]
+
+    def get(self, key: str) -> Measurement | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM measurements WHERE key = ?", (key,)).fetchone()
+        return Measurement.from_dict(json.loads(row[0])) if row else None
+
+    def keys(self, statuses: tuple[str, ...] | None = None) -> set[str]:
+        with self._lock:
+            if statuses:
+                q = "SELECT key FROM measurements WHERE status IN (%s)" % ",".join("?" * len(statuses))
+                rows = self._db.execute(q, statuses).fetchall()
+            else:
+                rows = self._db.execute("SELECT key FROM measurements").fetchall()
+        return {r[0] for r in rows}
+
+    def done_keys(self) -> set[str]:
+        """Keys that ``--resume`` skips."""
+        return self.keys(DONE_STATUSES)
+
+    def has(self, key: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM measurements WHERE key = ?", (key,)).fetchone() is not None
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _jsonable(obj: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

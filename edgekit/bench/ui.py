@@ -1,0 +1,102 @@
+"""Terminal output of ``edgekit bench``: a rich progress bar with ETA (stderr) and a summary table."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as _RichProgress
+from rich.table import Table
+
+from edgekit.measurement import Measurement
+
+
+class Progress:
+    """One bar per device plus an overall bar; fed by Sweep events (thread-safe)."""
+
+    def __init__(self, sweep: Any, enabled: bool = True):
+        self.sweep = sweep
+        self.enabled = enabled
+        self.console = Console(stderr=True)
+        self._lock = threading.Lock()
+        self._p = _RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+            disable=not enabled,
+        )
+        self._tasks: dict[str, Any] = {}
+        self._total = None
+
+    def __enter__(self) -> "Progress":
+        self._p.__enter__()
+        total = self.sweep.total_todo()
+        if self.sweep.result.skipped:
+            self.console.print(f"[dim]resume: {self.sweep.result.skipped} measurement(s) already stored, {total} to go[/dim]")
+        self._total = self._p.add_task("all devices", total=total)
+        for d in self.sweep.devices:
+            self._tasks[d.serial] = self._p.add_task(f"{d.serial}", total=len(self.sweep.todo[d.serial]))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._p.__exit__(*exc)
+
+    def event(self, kind: str, dev: Any, payload: Any) -> None:
+        with self._lock:
+            task = self._tasks.get(dev.serial)
+            if task is None:
+                return
+            if kind == "start":
+                self._p.update(task, description=f"{dev.serial}: {payload.target.name} ×{payload.threads}t")
+            elif kind == "cooldown":
+                self._p.update(task, description=f"{dev.serial}: cooling down {payload:g}s")
+            elif kind == "done":
+                self._p.advance(task)
+                self._p.advance(self._total)
+                if payload.status != "ok":
+                    reason = (payload.reason or "").splitlines()[0][:100] if payload.reason else ""
+                    self._p.console.print(f"[yellow]{payload.variant} on {dev.serial}: {payload.status}[/yellow] {reason}")
+            elif kind in ("lost", "error"):
+                self._p.update(task, description=f"{dev.serial}: [red]stopped[/red]")
+
+
+def _f(v: float | None, fmt: str = "{:.2f}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def summary_table(ms: Sequence[Measurement], targets: Sequence[Any], result: Any, db: Path) -> None:
+    console = Console()
+    host_acc = {t.sha256: t.host_accuracy for t in targets}
+    t = Table(title=f"edgekit bench — {len(ms)} measurement(s) in {db}", show_lines=False)
+    for col, just in (("variant", "left"), ("device", "left"), ("thr", "right"), ("status", "left"),
+                      ("size KB", "right"), ("p50 ms", "right"), ("p90 ms", "right"), ("mean ± 95% CI", "right"),
+                      ("CV", "right"), ("init ms", "right"), ("peak MiB", "right"), ("acc dev", "right"),
+                      ("acc host", "right"), ("notes", "left")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for m in sorted(ms, key=lambda m: (m.variant, m.device_serial, m.threads)):
+        s = m.stats or {}
+        ci = "-"
+        if "mean" in s:
+            half = (s["ci95_high"] - s["mean"]) if "ci95_high" in s else None
+            ci = f"{s['mean']:.2f}" + (f" ± {half:.2f}" if half is not None else "")
+        notes = "; ".join(w.split(":")[0] for w in m.warnings) if m.warnings else ""
+        if m.status != "ok" and m.reason:
+            notes = m.reason.splitlines()[0][:60]
+        status = {"ok": "[green]ok[/green]", "incompatible": "[yellow]incompatible[/yellow]"}.get(m.status, f"[red]{m.status}[/red]")
+        t.add_row(
+            m.variant, m.device_serial, str(m.threads), status,
+            _f(m.size_bytes / 1024 if m.size_bytes else None, "{:.1f}"),
+            _f(s.get("p50")), _f(s.get("p90")), ci, _f(s.get("cv"), "{:.1%}"), _f(m.init_ms),
+            _f(m.peak_memory_mb, "{:.1f}"), _f(m.accuracy, "{:.3f}"), _f(host_acc.get(m.sha256), "{:.3f}"), notes,
+        )
+    console.print(t)
+    if result.skipped or result.measured:
+        console.print(f"measured now: {result.measured}, already stored (--resume): {result.skipped}")
