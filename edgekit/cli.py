@@ -19,6 +19,8 @@ from edgekit.errors import EdgekitError
 COMMAND_MODULES = [
     "edgekit.commands.optimize",
     "edgekit.commands.bench",
+    "edgekit.commands.report",
+    "edgekit.commands.gate",
 ]
 
 app = typer.Typer(
@@ -57,7 +59,8 @@ def error_line(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone_mode=False makes click *return* the code of typer.Exit(code) (e.g. gate's 1)
+        rc = app(args=argv, standalone_mode=False)
     except EdgekitError as exc:
         error_line(exc.one_line())
         return exc.exit_code
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, click.exceptions.Exit):
             return exc.exit_code
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
