@@ -37,7 +37,7 @@ class Measurement:
     # added by bench (issue 4); all optional, older records load with the defaults
     size_bytes: int | None = None     # of the .tflite measured
     accuracy_n: int | None = None     # evaluation examples behind ``accuracy``
-    memory: dict[str, Any] = field(default_factory=dict)  # runner detail: baseline/after_init/peak RSS (MiB) ...
+    detail: dict[str, Any] = field(default_factory=dict)  # runner detail: memory phases (MiB), warm-up runs, runtime, accuracy check
     wall_ms: float | None = None      # host-observed wall time of the whole runner invocation
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from edgekit.measurement import Measurement
 def _m(variant="v", sha="a" * 64, serial="s1", threads=1, status="ok", runs=5, lat=None):
     return Measurement(variant=variant, sha256=sha, device_serial=serial, device={"abi": "armeabi-v7a"},
                        runner="python", threads=threads, config={"runs": runs, "warmup": 1}, status=status,
-                       latencies_ms=lat or [1.0, 2.0], stats={"p50": 1.5}, size_bytes=123, memory={"peak": {"vmhwm_mb": 3.0}})
+                       latencies_ms=lat or [1.0, 2.0], stats={"p50": 1.5}, size_bytes=123, detail={"memory": {"peak": {"vmhwm_mb": 3.0}}})
 
 
 def test_add_all_roundtrip_and_wal(tmp_path):

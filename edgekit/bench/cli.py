@@ -88,11 +88,11 @@ def run(*, paths, devices, emulator, runs, warmup, threads, runner, benchmark_bi
 
         find_binary(benchmark_binary)  # fail before touching devices
     if accuracy == "device":
-        src = eval_data or find_eval_data(out_dir)
+        src = eval_data or find_eval_data(out_dir, targets)
         if src is None:
             raise EdgekitError(f"--accuracy device needs an evaluation set and none was found in {out_dir}",
-                               "pass --eval-data FILE.npz (x_test, y_test)")
-        cfg.eval = load_eval_set(src, out_dir / ".bench-cache", eval_limit)
+                               "pass --eval-data: fashion-mnist, a .npz with x_test/y_test, an image folder, or a folder with x.npy + y.npy")
+        cfg.eval = load_eval_set(str(src) if isinstance(src, str) else src, out_dir / ".bench-cache", eval_limit)
 
     devs = [emulator_device(emulator)] if emulator else open_devices(devices)
     for d in devs:

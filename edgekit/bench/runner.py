@@ -20,6 +20,7 @@ import hashlib
 import json
 import secrets
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -59,10 +60,11 @@ class Target:
     sha256: str
     size_bytes: int
     host_accuracy: float | None = None
+    data: str | None = None                # manifest "data": the data set the variant was made from
 
     @classmethod
     def from_variant(cls, v: Any) -> "Target":
-        return cls(v.name, v.path, v.sha256, v.size_bytes, v.accuracy)
+        return cls(v.name, v.path, v.sha256, v.size_bytes, v.accuracy, v.manifest.get("data"))
 
     @classmethod
     def from_file(cls, path: Path) -> "Target":
@@ -197,11 +199,37 @@ class PythonRunner:
                 dev.pull(pred_remote, local)
                 import numpy as np
 
-                m.accuracy = score(np.load(local, allow_pickle=False), cfg.eval.y)
+                preds = np.load(local, allow_pickle=False)
+                m.accuracy = score(preds, cfg.eval.y)
                 m.accuracy_n = cfg.eval.n
             dev.shell(["rm", "-f", pred_remote])
+            m.detail["accuracy"] = host_check(t, cfg.eval, preds)
         m.finished = now()
         return m
+
+
+_HOST_PRED: dict[tuple[str, str], Any] = {}
+_HOST_LOCK = threading.Lock()
+
+
+def host_check(t: Target, ev: EvalSet, device_preds: Any) -> dict[str, Any]:
+    """Same examples through the host's tflite-runtime (child process, builtin kernels, no XNNPACK):
+    host accuracy on exactly these examples and top-1 agreement with the device."""
+    import numpy as np
+
+    key = (t.sha256, ev.sha256)
+    try:
+        with _HOST_LOCK:
+            if key not in _HOST_PRED:
+                from edgekit.tflite.runner import predict
+
+                _HOST_PRED[key] = predict(t.path, np.load(ev.x_path, allow_pickle=False), xnnpack=False)
+            host = _HOST_PRED[key]
+    except Exception as exc:  # noqa: BLE001 - a host problem must not lose the device result
+        return {"n": ev.n, "host_error": " ".join(str(exc).split())[:300]}
+    dp = np.asarray(device_preds).reshape(len(device_preds), -1).argmax(axis=-1)
+    hp = np.asarray(host).reshape(len(host), -1).argmax(axis=-1)
+    return {"n": ev.n, "host_accuracy_same_examples": score(host, ev.y), "agreement_with_host": float((dp == hp).mean()) if len(hp) else None}
 
 
 def parse_script_output(stdout: str) -> dict[str, Any] | None:
@@ -222,11 +250,8 @@ def fill_from_script(m: Measurement, res: dict[str, Any], cfg: BenchConfig) -> N
     m.first_inference_ms = res.get("first_inference_ms")
     m.latencies_ms = [float(x) for x in res.get("latencies_ms") or []]
     mem = dict(res.get("memory") or {})
-    mem["warmup_ms"] = res.get("warmup_ms") or []
-    mem["script_ms"] = res.get("script_ms")
-    mem["imports_ms"] = res.get("imports_ms")
-    mem["runtime"] = res.get("runtime")
-    m.memory = mem
+    m.detail = {"memory": mem, "warmup_ms": res.get("warmup_ms") or [], "script_ms": res.get("script_ms"),
+                "imports_ms": res.get("imports_ms"), "runtime": res.get("runtime"), "io": res.get("io")}
     peak = (mem.get("peak") or mem.get("after_runs") or mem.get("after_init") or {})
     m.peak_memory_mb = peak.get("vmhwm_mb") or peak.get("ru_maxrss_mb")
     if m.latencies_ms:
@@ -272,7 +297,7 @@ class BenchmarkModelRunner:
         if m.stats.get("cv", 0.0) > cfg.noisy_cv:
             m.warnings.append(f"noisy: CV {m.stats['cv']:.1%} > {cfg.noisy_cv:.0%} (benchmark_model summary)")
         m.peak_memory_mb = parsed.peak_memory_mb if parsed.peak_memory_mb is not None else parsed.memory_overall_mb
-        m.memory = {"init_delta_mb": parsed.memory_init_mb, "overall_delta_mb": parsed.memory_overall_mb,
+        m.detail = {"init_delta_mb": parsed.memory_init_mb, "overall_delta_mb": parsed.memory_overall_mb,
                     "peak_mb": parsed.peak_memory_mb, "warmup": parsed.warmup, "format": parsed.format}
         m.finished = now()
         return m

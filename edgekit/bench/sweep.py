@@ -149,7 +149,12 @@ _X_KEYS = ("x_eval", "x_test", "x")
 _Y_KEYS = ("y_eval", "y_test", "y")
 
 
-def find_eval_data(out_dir: Path) -> Path | None:
+def find_eval_data(out_dir: Path, targets: Sequence[Target] = ()) -> Path | str | None:
+    """An evaluation set for ``--accuracy device`` when none is given.
+
+    A file/folder in OUT (EVAL_CANDIDATES, or OUT/eval/x.npy + y.npy), else the built-in data set
+    when the variants' manifests say they were made from it (``data: fashion-mnist``).
+    """
     for rel in EVAL_CANDIDATES:
         p = out_dir / rel
         if p.is_file():
@@ -157,6 +162,9 @@ def find_eval_data(out_dir: Path) -> Path | None:
     d = out_dir / "eval"
     if (d / "x.npy").is_file() and (d / "y.npy").is_file():
         return d
+    names = {getattr(t, "data", None) for t in targets}
+    if "fashion-mnist" in names:
+        return "fashion-mnist"
     return None
 
 
@@ -164,16 +172,23 @@ def load_eval_set(path: Path, cache_dir: Path, limit: int | None = None):
     """.npz (x_eval/x_test/x + y_eval/y_test/y) or a folder with x.npy + y.npy -> EvalSet.
 
     The inputs (first ``limit`` examples) are written to ``cache_dir/eval-<sha>.npy`` for pushing.
+    A name such as ``fashion-mnist`` or an image folder is loaded with :func:`edgekit.data.load_data`
+    (its ``x_test``/``y_test``, the examples the host evaluation uses).
     """
-    import hashlib
-
     import numpy as np
 
-    from edgekit.atomic import atomic_path
-    from edgekit.bench.runner import EvalSet, sha256_file
+    if isinstance(path, str) and not Path(path).exists():
+        from edgekit.data import load_data  # built-in data set by name (same x_test as host evaluation)
 
+        ds = load_data(path)
+        return _eval_from_arrays(ds.x_test, ds.y_test, cache_dir, limit)
     path = Path(path)
     try:
+        if path.is_dir() and not (path / "x.npy").is_file():
+            from edgekit.data import load_data  # an image folder, as `edgekit optimize --data` takes it
+
+            ds = load_data(path)
+            return _eval_from_arrays(ds.x_test, ds.y_test, cache_dir, limit)
         if path.is_dir():
             x = np.load(path / "x.npy", allow_pickle=False)
             y = np.load(path / "y.npy", allow_pickle=False)
@@ -188,6 +203,17 @@ def load_eval_set(path: Path, cache_dir: Path, limit: int | None = None):
         raise EdgekitError(f"cannot read the evaluation set {path}: {exc}", "give --eval-data a .npz with x_test/y_test or a folder with x.npy and y.npy")
     if len(x) != len(y):
         raise EdgekitError(f"evaluation set {path}: {len(x)} inputs but {len(y)} labels")
+    return _eval_from_arrays(x, y, cache_dir, limit)
+
+
+def _eval_from_arrays(x, y, cache_dir: Path, limit: int | None):
+    import hashlib
+
+    import numpy as np
+
+    from edgekit.atomic import atomic_path
+    from edgekit.bench.runner import EvalSet, sha256_file
+
     if limit is not None:
         x, y = x[:limit], y[:limit]
     x = np.ascontiguousarray(x)
