@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
     app.command(
         "gate",
         help=(
-            "Check variants against the budgets in edgekit.toml or pyproject.toml [tool.edgekit.budgets].\n\n"
+            "Check variants against the budgets in edgekit.toml or pyproject.toml \\[tool.edgekit.budgets].\n\n"
             "Prints each check as PASS/FAIL with its value, limit and change vs --baseline. "
             "Exit 0: all pass; 1: a budget is broken; 2: usage or config error (named with its file:line).\n\n"
             "Example: edgekit gate out --baseline baseline.json --markdown gate.md --junit gate.xml\n\n"

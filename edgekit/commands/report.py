@@ -86,7 +86,7 @@ def report(
         else:
             typer.echo(text, nl=False)
     if out is not None:
-        typer.echo(f"wrote {out}", err=fmt == "json")
+        typer.echo(f"wrote {out}", err=True)
     if html is not None:
         from edgekit.atomic import write_text
 

@@ -8,8 +8,8 @@ Rules (also in docs/report-gate.md):
   thread count, ...) are not ranked: they are listed apart as ``missing`` with what is missing.
   Choose axes they have (``--axes size,accuracy``) to rank them.
 * The front, ties and dominator naming follow :mod:`edgekit.report.pareto`.
-* Recommendation: among ranked-or-not variants that are ok and have every metric the limits and the
-  objective need, those within every limit ``fit``; the best on the objective wins (ties broken by
+* Recommendation: among ranked variants (on the front or dominated) that have every metric the
+  limits and the objective need, those within every limit ``fit``; the best on the objective wins (ties broken by
   size, accuracy, latency, memory, then name). If nothing fits, the ``closest`` variant is the one
   with the smallest sum of relative misses (miss / limit, over the limits it breaks); each miss is
   given as value, limit, and by how much (absolute and %).
@@ -259,7 +259,7 @@ def recommend(report: Report, limits: dict[str, float], objective: str) -> dict[
     n = len(names)
     sel = report.selection
     need = sorted({LIMITS[k][0] for k in limits} | {objective}, key=METRICS.index)
-    ok = np.array([report.results.variants[i].get("status", "ok") == "ok" and report.status[i] not in ("incompatible", "failed") for i in range(n)], dtype=bool)
+    ok = np.array([st in ("front", "dominated") for st in report.status], dtype=bool)
     have = ok.copy()
     for m in need:
         have &= ~np.isnan(report.columns[m])
