@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "edgekit.commands.bench",
     "edgekit.commands.report",
     "edgekit.commands.gate",
+    "edgekit.commands.emulator",
+    "edgekit.commands.devices",
 ]
 
 app = typer.Typer(

@@ -27,6 +27,7 @@ from edgekit.emulator.profiles import Profile, load_profile
 from edgekit.emulator.sync_service import StreamClosed, SyncService
 
 READY_FILE = "daemon.json"
+STATE_FILE = "state.json"
 SHELL_CHUNK = 32 * 1024
 
 
@@ -409,8 +410,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--rootfs", help="device image rootfs (default: the built image of the current recipe)")
+    ap.add_argument("--detach", action="store_true", help="fork into the background (new session) and return at once")
     args = ap.parse_args(argv)
     from edgekit.emulator import image
+
+    if args.detach:
+        if os.fork() > 0:
+            os._exit(0)
+        os.setsid()
+    state_path = Path(args.run_dir) / STATE_FILE
+    if state_path.exists():  # record the real daemon pid (the launcher forked)
+        try:
+            state = json.loads(state_path.read_text())
+            state["pid"] = os.getpid()
+            tmp = state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state, indent=2) + "\n")
+            os.replace(tmp, state_path)
+        except (OSError, ValueError):
+            pass
 
     run_dir = Path(args.run_dir)
     ready_path = run_dir / READY_FILE
@@ -457,5 +474,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _main_reporting_failure(argv: list[str] | None = None) -> int:
+    """main(), but a failure before serving is written to RUN_DIR/failed.txt for the launcher."""
+    try:
+        return main(argv)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - report anything to the launcher
+        from edgekit.errors import EdgekitError
+
+        text = exc.one_line() if isinstance(exc, EdgekitError) else f"{type(exc).__name__}: {exc}"
+        log(f"failed: {text}\n{traceback.format_exc()}")
+        args = argv if argv is not None else sys.argv[1:]
+        if "--run-dir" in args:
+            try:
+                (Path(args[args.index("--run-dir") + 1]) / "failed.txt").write_text(text + "\n")
+            except OSError:
+                pass
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main_reporting_failure())

@@ -111,6 +111,10 @@ def prepare_root(image_rootfs: Path, run_dir: Path, profile: Profile, log: Calla
     _bind_file(fake / "meminfo", root / "proc/meminfo")
     (root / "system").mkdir(exist_ok=True)
     (root / "system/build.prop").write_text(build_prop_text(profile))
+    # nproc would count the host CPUs this instance may use; like a phone, answer the profile's cores.
+    nproc = root / "system/bin/nproc"
+    nproc.write_text("#!/bin/sh\n# edgekit: the device profile's core count\nexec grep -c ^processor /proc/cpuinfo\n")
+    nproc.chmod(0o755)
     tmp = root / "data/local/tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     return root

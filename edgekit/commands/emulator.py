@@ -1,0 +1,134 @@
+"""`edgekit emulator build|start|stop|status`: the emulated 32-bit ARM Android device."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+
+from edgekit.emulator.profiles import DEFAULT_PROFILE
+
+HELP = """The emulated 32-bit ARM Android device (armv7 under qemu, reached over adb).
+
+Example:
+
+  edgekit emulator build && edgekit emulator start --profile armv7-lowend && adb devices
+"""
+
+BUILD_HELP = """Build the device image (Debian armhf + python3 + numpy + the armv7 tflite-runtime 2.14).
+
+Cached in ${EDGEKIT_CACHE:-~/.cache/edgekit}/images/<recipe key>/ and reused while the recipe is
+unchanged (then this returns at once). Needs root, debootstrap, qemu-user-static.
+
+Example:
+
+  edgekit emulator build
+"""
+
+START_HELP = """Start an emulated device in the background and connect the adb server to it.
+
+Prints the adb serial. Re-running with the same profile and port reuses the running device.
+
+Examples:
+
+  edgekit emulator start
+
+  edgekit emulator start --profile armv7-midrange --port 5600 && adb -s 127.0.0.1:5600 shell uname -m
+"""
+
+STOP_HELP = """Stop emulated devices (all, or the one on --port): disconnect adb, end the daemon and every
+process it ran, remove the instance's files.
+
+Example:
+
+  edgekit emulator stop --port 5555
+"""
+
+STATUS_HELP = """Show the emulated devices this machine runs; a crashed daemon shows as offline.
+
+Exit code 1 when any known device is offline.
+
+Example:
+
+  edgekit emulator status --json
+"""
+
+
+def register(app: typer.Typer) -> None:
+    emu = typer.Typer(help=HELP, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+    emu.command("build", help=BUILD_HELP)(build)
+    emu.command("start", help=START_HELP)(start)
+    emu.command("stop", help=STOP_HELP)(stop)
+    emu.command("status", help=STATUS_HELP)(status)
+    app.add_typer(emu, name="emulator", help=HELP)
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def build(
+    force: bool = typer.Option(False, "--force", help="Rebuild even when the cached image is up to date."),
+) -> None:
+    from edgekit.emulator import image
+
+    d = image.build_image(force=force, log=lambda m: _err(f"[emulator] {m}"))
+    typer.echo(str(d))
+
+
+def start(
+    profile: str = typer.Option(DEFAULT_PROFILE, "--profile", help="Device profile name (devices/<name>.toml) or path."),
+    port: int = typer.Option(5555, "--port", help="TCP port the device listens on (127.0.0.1)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; keep 127.0.0.1 unless you need remote adb."),
+    json_out: bool = typer.Option(False, "--json", help="Print the device as JSON."),
+) -> None:
+    from edgekit.emulator import control
+
+    inst = control.start(profile=profile, port=port, host=host, log=lambda m: _err(f"[emulator] {m}"))
+    if json_out:
+        typer.echo(json.dumps(inst.as_dict(), indent=2))
+    else:
+        typer.echo(inst.serial)
+
+
+def stop(
+    port: Optional[int] = typer.Option(None, "--port", help="Stop only the device on this port (default: all)."),
+) -> None:
+    from edgekit.emulator import control
+
+    stopped = control.stop(port=port)
+    if not stopped:
+        _err("[emulator] no emulated device was running" + (f" on port {port}" if port else ""))
+    for inst in stopped:
+        typer.echo(f"stopped {inst.serial} ({inst.profile})")
+
+
+def status(
+    json_out: bool = typer.Option(False, "--json", help="Print the devices as JSON."),
+) -> None:
+    from edgekit.emulator import control
+
+    rows = control.status()
+    if json_out:
+        typer.echo(json.dumps({"devices": rows}, indent=2))
+    elif not rows:
+        typer.echo("no emulated device (start one: edgekit emulator start)")
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(box=None)
+        for col in ("serial", "profile", "state", "daemon", "adb", "pid", "memory cap"):
+            t.add_column(col)
+        for r in rows:
+            cap = "-" if r["daemon"] != "running" else ("enforced" if r.get("memory_cap_enforced") else "NOT enforced")
+            t.add_row(r["serial"], r["profile"], r["state"], r["daemon"], r["adb"], str(r["pid"]), cap)
+        Console().print(t)
+        for r in rows:
+            if r.get("problem"):
+                _err(f"{r['serial']}: {r['problem']}")
+    if any(r["state"] != "device" for r in rows):
+        raise typer.Exit(1)

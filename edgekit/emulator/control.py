@@ -1,0 +1,337 @@
+"""Start, stop and inspect emulated devices (host side), and connect them to the adb server.
+
+State lives in ``${EDGEKIT_CACHE:-~/.cache/edgekit}/run/<port>/``: ``state.json`` (written at
+start), ``daemon.json`` (written by the daemon once it listens), ``daemon.log``, and the
+instance's overlay layer. A daemon that died leaves its state behind, so ``status`` can say
+``offline``; ``stop`` cleans everything up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgekit.emulator import hosttools, image
+from edgekit.emulator.cgroup import MemoryCgroup
+from edgekit.emulator.profiles import DEFAULT_PROFILE, load_profile
+from edgekit.errors import EdgekitError
+
+DEFAULT_PORT = 5555
+DEFAULT_HOST = "127.0.0.1"
+START_TIMEOUT = 30.0
+_DAEMON_MODULE = "edgekit.emulator.daemon"
+
+
+def run_root() -> Path:
+    return image.cache_dir() / "run"
+
+
+def run_dir(port: int) -> Path:
+    return run_root() / str(port)
+
+
+@dataclass
+class Instance:
+    port: int
+    host: str
+    profile: str
+    serial: str
+    run_dir: Path
+    pid: int | None = None
+    started_at: float = 0.0
+    daemon: dict = field(default_factory=dict)
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "daemon.log"
+
+    def daemon_alive(self) -> bool:
+        return self.pid is not None and _is_our_daemon(self.pid, self.port)
+
+    def as_dict(self) -> dict:
+        return {"serial": self.serial, "profile": self.profile, "host": self.host, "port": self.port, "pid": self.pid,
+                "run_dir": str(self.run_dir), "log": str(self.log_path),
+                "memory_cap_enforced": self.daemon.get("memory_cap_enforced")}
+
+
+def _is_our_daemon(pid: int, port: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        if "\nState:\tZ" in status:
+            return False
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return _DAEMON_MODULE.encode() in cmd and str(port).encode() in cmd
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def load_instance(port: int) -> Instance | None:
+    d = run_dir(port)
+    state = _read_json(d / "state.json")
+    if state is None:
+        return None
+    daemon = _read_json(d / "daemon.json") or {}
+    return Instance(port=int(state["port"]), host=state.get("host", DEFAULT_HOST), profile=state.get("profile", "?"),
+                    serial=state.get("serial", f"{DEFAULT_HOST}:{port}"), run_dir=d,
+                    pid=daemon.get("pid") or state.get("pid"), started_at=state.get("started_at", 0.0), daemon=daemon)
+
+
+def instances() -> list[Instance]:
+    out = []
+    root = run_root()
+    if root.is_dir():
+        for d in sorted(root.iterdir()):
+            if d.name.isdigit():
+                inst = load_instance(int(d.name))
+                if inst is not None:
+                    out.append(inst)
+    return out
+
+
+# -- adb ------------------------------------------------------------------------------------------
+
+def adb(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    exe = hosttools.require_adb()
+    try:
+        return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise EdgekitError(f"`adb {' '.join(args)}` did not answer in {timeout:.0f} s", hint="check `adb devices`; `adb kill-server` may help")
+
+
+def adb_states() -> dict[str, str]:
+    """serial -> state (device, offline, unauthorized, ...) as the adb server lists them."""
+    out = adb("devices").stdout
+    states = {}
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 2:
+            states[parts[0]] = parts[1]
+    return states
+
+
+def adb_connect(serial: str, timeout: float = 15.0) -> None:
+    """`adb connect` exits 0 even when it fails: parse its text, then wait for state `device`."""
+    deadline = time.time() + timeout
+    last = ""
+    while True:
+        proc = adb("connect", serial)
+        last = (proc.stdout + proc.stderr).strip()
+        if "connected to" in last and "cannot" not in last and "failed" not in last:
+            break
+        if time.time() > deadline:
+            raise EdgekitError(f"adb connect {serial} failed: {last.splitlines()[-1] if last else 'no answer'}",
+                               hint="see `edgekit emulator status` and the daemon log")
+        time.sleep(0.3)
+    while adb_states().get(serial) != "device":
+        if time.time() > deadline:
+            state = adb_states().get(serial, "absent")
+            raise EdgekitError(f"{serial} is {state} in `adb devices` after connecting", hint="see `edgekit emulator status`")
+        time.sleep(0.2)
+
+
+def adb_disconnect(serial: str) -> None:
+    try:
+        adb("disconnect", serial, timeout=10)
+    except EdgekitError:
+        pass
+
+
+# -- start / stop -----------------------------------------------------------------------------------
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A free TCP port outside adb's emulator scan range (5555-5585)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if not 5554 <= port <= 5586 and load_instance(port) is None:
+            return port
+    raise EdgekitError("no free TCP port found")
+
+
+def check_host(need_image: bool = True) -> Path | None:
+    """One-line errors for what the host lacks: adb, qemu-user-static, root, the image, binfmt."""
+    hosttools.require_adb()
+    hosttools.require_tool(hosttools.QEMU_ARM_STATIC, "qemu-user-static")
+    hosttools.require_root("the emulated device")
+    rootfs = image.rootfs_path() if need_image else None
+    hosttools.ensure_binfmt()
+    return rootfs
+
+
+def start(profile: str = DEFAULT_PROFILE, port: int | None = DEFAULT_PORT, host: str = DEFAULT_HOST,
+          log=None) -> Instance:
+    """Start an emulated device in the background and connect the adb server to it."""
+    log = log or (lambda msg: None)
+    prof = load_profile(profile)
+    if not prof.is_emulated:
+        raise EdgekitError(f"profile {prof.name} describes a real phone, not an emulated one",
+                           hint="use armv7-lowend or armv7-midrange")
+    check_host()
+    if port is None:
+        port = free_port(host)
+    if not 1 <= port <= 65535:
+        raise EdgekitError(f"--port {port} is not a TCP port", hint="use 1024-65535")
+    existing = load_instance(port)
+    if existing is not None:
+        if existing.daemon_alive():
+            if existing.profile == prof.name:
+                adb_connect(existing.serial)
+                log(f"already running: {existing.serial} ({existing.profile})")
+                return existing
+            raise EdgekitError(f"port {port} is already used by the emulated device {existing.profile} ({existing.serial})",
+                               hint=f"`edgekit emulator stop --port {port}` first, or choose another --port")
+        _cleanup(existing)
+    if not port_free(host, port):
+        raise EdgekitError(f"port {port} on {host} is in use", hint="choose another --port (or stop what listens there)")
+    d = run_dir(port)
+    d.mkdir(parents=True, exist_ok=True)
+    for stale in ("daemon.json", "failed.txt"):
+        (d / stale).unlink(missing_ok=True)
+    serial = f"{host}:{port}"
+    state = {"port": port, "host": host, "profile": prof.name, "profile_path": str(prof.path), "serial": serial,
+             "started_at": time.time(), "pid": None}
+    (d / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+    cmd = [sys.executable, "-m", _DAEMON_MODULE, "--detach", "--profile", str(prof.path), "--port", str(port),
+           "--host", host, "--run-dir", str(d)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    with open(d / "daemon.log", "wb") as logf:
+        launcher = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
+                                  start_new_session=True, close_fds=True)
+    if launcher.returncode != 0:
+        raise EdgekitError(f"the emulator daemon did not start (exit {launcher.returncode})", hint=f"see {d / 'daemon.log'}")
+    deadline = time.time() + START_TIMEOUT
+    while not (d / "daemon.json").exists():
+        failed = d / "failed.txt"
+        if failed.exists():
+            msg = failed.read_text().strip()
+            _cleanup(load_instance(port))
+            raise EdgekitError(f"the emulated device failed to start: {msg}")
+        inst = load_instance(port)
+        if inst and inst.pid and not inst.daemon_alive():
+            tail = _log_tail(d / "daemon.log")
+            _cleanup(inst)
+            raise EdgekitError(f"the emulated device exited while starting: {tail}")
+        if time.time() > deadline:
+            tail = _log_tail(d / "daemon.log")
+            stop(port)
+            raise EdgekitError(f"the emulated device did not come up in {START_TIMEOUT:.0f} s: {tail}")
+        time.sleep(0.05)
+    inst = load_instance(port)
+    assert inst is not None
+    try:
+        adb_connect(serial)
+    except EdgekitError:
+        stop(port)
+        raise
+    log(f"started {serial} ({prof.name})")
+    return inst
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        lines = [l for l in path.read_text(errors="replace").splitlines() if l.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "empty log"
+
+
+def _cleanup(inst: Instance | None) -> None:
+    """Remove what a (dead) instance left: its cgroup (killing leftovers) and its run dir."""
+    if inst is None:
+        return
+    cg = inst.daemon.get("cgroup")
+    if cg:
+        try:
+            MemoryCgroup.from_dict(cg).remove()
+        except (OSError, KeyError, ValueError):
+            pass
+    # The mounts lived in the daemon's private mount namespace: here run_dir/root is a plain dir.
+    shutil.rmtree(inst.run_dir, ignore_errors=True)
+
+
+def stop(port: int | None = None, log=None) -> list[Instance]:
+    """Stop the emulated device on ``port`` (all when None): disconnect adb, end the daemon and all it ran."""
+    log = log or (lambda msg: None)
+    targets = [i for i in instances() if port is None or i.port == port]
+    for inst in targets:
+        try:
+            adb_disconnect(inst.serial)
+        except EdgekitError:
+            pass
+        if inst.daemon_alive():
+            os.kill(inst.pid, signal.SIGTERM)
+            deadline = time.time() + 10
+            while inst.daemon_alive() and time.time() < deadline:
+                time.sleep(0.05)
+            if inst.daemon_alive():
+                try:
+                    os.killpg(inst.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    os.kill(inst.pid, signal.SIGKILL)
+        _cleanup(inst)
+        log(f"stopped {inst.serial} ({inst.profile})")
+    return targets
+
+
+def status() -> list[dict]:
+    """One row per known instance; ``state`` is ``device`` or ``offline`` (daemon dead or adb says so)."""
+    rows = []
+    try:
+        states = adb_states()
+    except EdgekitError:
+        states = {}
+    for inst in instances():
+        row = inst.as_dict()
+        alive = inst.daemon_alive()
+        row["daemon"] = "running" if alive else "not running"
+        adb_state = states.get(inst.serial, "not connected")
+        row["adb"] = adb_state
+        if not alive:
+            row["state"] = "offline"
+            row["problem"] = f"daemon not running (crashed or killed); last log line: {_log_tail(inst.log_path)}"
+        elif adb_state != "device":
+            row["state"] = "offline" if adb_state in ("offline", "not connected") else adb_state
+            row["problem"] = f"adb server sees it as {adb_state}; run `edgekit emulator start --port {inst.port}` to reconnect"
+        else:
+            row["state"] = "device"
+        rows.append(row)
+    return rows
+
+
+def ensure_running(profile: str = DEFAULT_PROFILE, port: int | None = None) -> str:
+    """Start the emulated device (or reuse a running one with this profile); returns its adb serial."""
+    prof = load_profile(profile)
+    for inst in instances():
+        if inst.profile == prof.name and (port is None or inst.port == port) and inst.daemon_alive():
+            if adb_states().get(inst.serial) != "device":
+                adb_connect(inst.serial)
+            return inst.serial
+    if port is None:
+        port = DEFAULT_PORT if (load_instance(DEFAULT_PORT) is None and port_free(DEFAULT_HOST, DEFAULT_PORT)) else free_port()
+    return start(prof.name, port).serial
