@@ -29,7 +29,7 @@ def render_text(g: GateResult) -> str:
         if r[6]:
             line += "  " + r[6]
         out.append(line.rstrip())
-    out.append(("PASSED: " if g.passed else "FAILED: ") + _summary(g))
+    out.append(("gate passed — " if g.passed else "gate FAILED — ") + _summary(g))
     for c in g.failed:
         out.append(f"  {c.where}: {c.variant} {c.label}: {c.message}")
     return "\n".join(out) + "\n"
