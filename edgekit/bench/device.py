@@ -77,6 +77,8 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 def _brief(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, EOFError):
+        text = f"the adb connection closed mid-command ({text})"
     return text[:200]
 
 

@@ -8,7 +8,7 @@
 Remote layout (all under ``/data/local/tmp/edgekit``)::
 
     device_script.py
-    models/<sha256[:16]>/<original file name>     content-addressed, pushed once per device
+    models/<sha256[:16]>/<target name>.tflite    content-addressed, pushed once per device
     eval/<sha256[:16]>.npy                        evaluation inputs (--accuracy device)
     out/<token>.npy                               predictions, pulled back and removed
     bin/<sha256[:12]>/benchmark_model
@@ -119,9 +119,17 @@ def base_measurement(t: Target, dev: Device, threads: int, cfg: BenchConfig) -> 
     )
 
 
+def remote_model_name(t: Target) -> str:
+    """``<target name>.tflite`` (a variant folder name or a file stem: never contains '/')."""
+    name = t.name.replace("/", "_")
+    if name in ("", ".", "..") or len(name.encode()) > 200:
+        name = "model"
+    return name if name.endswith(".tflite") else name + ".tflite"
+
+
 def push_model(dev: Device, t: Target) -> str:
     d = remote("models", t.sha256[:16])
-    dst = f"{d}/{t.path.name}"
+    dst = f"{d}/{remote_model_name(t)}"
     dev.mkdir(d)
     dev.push_if_changed(t.path, dst)
     return dst

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as _RichProgress
 from rich.table import Table
@@ -55,7 +56,7 @@ class Progress:
             if task is None:
                 return
             if kind == "start":
-                self._p.update(task, description=f"{dev.serial}: {payload.target.name} ×{payload.threads}t")
+                self._p.update(task, description=f"{dev.serial}: {escape(payload.target.name)} ×{payload.threads}t")
             elif kind == "cooldown":
                 self._p.update(task, description=f"{dev.serial}: cooling down {payload:g}s")
             elif kind == "done":
@@ -63,7 +64,7 @@ class Progress:
                 self._p.advance(self._total)
                 if payload.status != "ok":
                     reason = (payload.reason or "").splitlines()[0][:100] if payload.reason else ""
-                    self._p.console.print(f"[yellow]{payload.variant} on {dev.serial}: {payload.status}[/yellow] {reason}")
+                    self._p.console.print(f"[yellow]{escape(payload.variant)} on {dev.serial}: {payload.status}[/yellow] {escape(reason)}")
             elif kind in ("lost", "error"):
                 self._p.update(task, description=f"{dev.serial}: [red]stopped[/red]")
 
@@ -74,29 +75,36 @@ def _f(v: float | None, fmt: str = "{:.2f}") -> str:
 
 def summary_table(ms: Sequence[Measurement], targets: Sequence[Any], result: Any, db: Path) -> None:
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
     host_acc = {t.sha256: t.host_accuracy for t in targets}
-    t = Table(title=f"edgekit bench — {len(ms)} measurement(s) in {db}", show_lines=False)
+    t = Table(title=f"edgekit bench: {len(ms)} measurement(s) in {db}", show_lines=False)
     for col, just in (("variant", "left"), ("device", "left"), ("thr", "right"), ("status", "left"),
                       ("size KB", "right"), ("p50 ms", "right"), ("p90 ms", "right"), ("mean ± 95% CI", "right"),
-                      ("CV", "right"), ("init ms", "right"), ("peak MiB", "right"), ("acc dev", "right"),
-                      ("acc host", "right"), ("notes", "left")):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+                      ("CV", "right"), ("peak MiB", "right"), ("acc device", "right"), ("acc host", "right"),
+                      ("warnings", "left")):
+        t.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+    notes: list[str] = []
     for m in sorted(ms, key=lambda m: (m.variant, m.device_serial, m.threads)):
         s = m.stats or {}
         ci = "-"
         if "mean" in s:
             half = (s["ci95_high"] - s["mean"]) if "ci95_high" in s else None
-            ci = f"{s['mean']:.2f}" + (f" ± {half:.2f}" if half is not None else "")
-        notes = "; ".join(w.split(":")[0] for w in m.warnings) if m.warnings else ""
+            ci = f"{s['mean']:.3g}" + (f" ± {half:.2g}" if half is not None else "")
+        warn = ", ".join(sorted({w.split(":")[0] for w in m.warnings if ":" in w}))
         if m.status != "ok" and m.reason:
-            notes = m.reason.splitlines()[0][:60]
+            first = m.reason.strip().splitlines()[0]
+            line = f"{m.variant} on {m.device_serial}: {m.status}: {first}"
+            if line not in notes:
+                notes.append(line)
         status = {"ok": "[green]ok[/green]", "incompatible": "[yellow]incompatible[/yellow]"}.get(m.status, f"[red]{m.status}[/red]")
         t.add_row(
-            m.variant, m.device_serial, str(m.threads), status,
+            escape(m.variant), m.device_serial, str(m.threads), status,
             _f(m.size_bytes / 1024 if m.size_bytes else None, "{:.1f}"),
-            _f(s.get("p50")), _f(s.get("p90")), ci, _f(s.get("cv"), "{:.1%}"), _f(m.init_ms),
-            _f(m.peak_memory_mb, "{:.1f}"), _f(m.accuracy, "{:.3f}"), _f(host_acc.get(m.sha256), "{:.3f}"), notes,
+            _f(s.get("p50"), "{:.3g}"), _f(s.get("p90"), "{:.3g}"), ci, _f(s.get("cv"), "{:.1%}"),
+            _f(m.peak_memory_mb, "{:.1f}"), _f(m.accuracy, "{:.4f}"), _f(host_acc.get(m.sha256), "{:.4f}"), warn,
         )
     console.print(t)
-    if result.skipped or result.measured:
-        console.print(f"measured now: {result.measured}, already stored (--resume): {result.skipped}")
+    for n in notes:
+        console.print(n, markup=False, highlight=False)
+    console.print(f"measured now: {result.measured}, already stored and skipped (--resume): {result.skipped}")
