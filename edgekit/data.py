@@ -50,6 +50,7 @@ _FASHION_FILES = {
 }
 _FASHION_HINT = "install dataset-fashion-mnist (apt) or run make demo"
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+DEFAULT_IMAGE_SIZE = (96, 96)  # for folders of mixed-size images when no image_size is given
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
@@ -275,10 +276,11 @@ def load_npz(path: str | os.PathLike) -> Dataset:
         raise EdgekitError(f"{path} does not exist" if not path.exists() else f"{path} is not a file",
                            "pass an .npz with x_train, y_train, x_test, y_test")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise EdgekitError(f"{path} holds a single array, not an .npz archive",
-                                   "save with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)")
+        npz = np.load(path, allow_pickle=False)
+        if not hasattr(npz, "files"):
+            raise EdgekitError(f"{path} holds a single array, not an .npz archive",
+                               "save with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)")
+        with npz:
             missing = [k for k in NPZ_KEYS if k not in npz.files]
             if missing:
                 raise EdgekitError(f"{path} is missing {', '.join(missing)} (has: {', '.join(npz.files) or 'nothing'})",
@@ -358,7 +360,7 @@ def _size(image_size, sizes: set[tuple[int, int]], source: str) -> tuple[int, in
         return h, w
     if len(sizes) == 1:
         return next(iter(sizes))
-    raise EdgekitError(f"{source}: images have {len(sizes)} different sizes", "give an image size (e.g. 96x96) to resize them to")
+    return DEFAULT_IMAGE_SIZE  # mixed sizes (e.g. the flowers photos) and no size given
 
 
 def load_image_folder(path: str | os.PathLike, image_size: tuple[int, int] | int | None = None,
@@ -366,7 +368,8 @@ def load_image_folder(path: str | os.PathLike, image_size: tuple[int, int] | int
     """Images in ``path/<class name>/*.png|jpg|...`` (the classic flowers layout).
 
     Classes are the sub-folders in sorted order (files at the top level, e.g. LICENSE.txt, are
-    ignored). Images are resized to ``image_size`` (H, W) — default: their common size — and read
+    ignored). Images are resized to ``image_size`` (H, W) — default: their common size, or
+    DEFAULT_IMAGE_SIZE (96x96) when the sizes differ (bilinear, aspect ratio not kept) — and read
     as grayscale when every image is grayscale, else RGB (alpha dropped). The split is stratified and
     deterministic: per class, the sorted files are shuffled with ``seed`` and round(n * test_fraction)
     of them (at least 1 when the class has ≥ 2 images) go to the test set.
