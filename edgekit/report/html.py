@@ -207,7 +207,9 @@ def render_html(report: Report, extra_columns: list[tuple[str, str]] | None = No
     out.append('<p class="legend"><span><i class="dot" style="background:#f28e2b"></i>on the Pareto front</span>'
                '<span><i class="dot" style="background:#9aa5b1"></i>dominated</span>'
                '<span><svg width="26" height="8"><line x1="0" y1="4" x2="26" y2="4" stroke="#f28e2b" stroke-width="2" stroke-dasharray="5 3"/></svg> '
-               'front of the plotted pair</span></p>')
+               'front of the plotted pair</span>'
+               '<span><i class="dot" style="background:#fff;border:3px solid #1a7f37;width:6px;height:6px"></i>'
+               'recommended (or closest) variant</span></p>')
     out.append('<div class="plots">' + "".join(plots) + "</div>")
     out.append("<h2>Variants</h2>")
     head = ["<th>" + FRONT_MARK + "</th>", '<th class="name">variant</th>']
