@@ -100,7 +100,10 @@ class Dataset:
         ``shape`` includes the batch dimension, e.g. Keras ``(None, 28, 28, 1)`` or TFLite
         ``[1, 28, 28, 1]``; None or -1 dimensions match anything.
         """
-        dims = list(shape)[1:]
+        dims = list(shape)
+        if dims and isinstance(dims[0], (list, tuple)):
+            raise EdgekitError(f"the model has {len(dims)} inputs; edgekit handles single-input image models")
+        dims = dims[1:]
         mine = self.input_shape
         fits = len(dims) == len(mine) and all(d is None or int(d) < 0 or int(d) == m for d, m in zip(dims, mine))
         if not fits:

@@ -167,6 +167,9 @@ def main(argv: list[str]) -> int:
     except _Fail as exc:
         result = {"ok": False, "stage": exc.stage, "error": exc.error}
         code = EXIT_REPORTED
+    except Exception as exc:  # noqa: BLE001 - e.g. unreadable .npy, MemoryError-free numpy errors
+        result = {"ok": False, "stage": "process", "error": f"{type(exc).__name__}: {_text(exc)}"}
+        code = EXIT_REPORTED
     with open(req["result"], "w") as fh:
         json.dump(result, fh)
     return code

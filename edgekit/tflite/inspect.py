@@ -393,7 +393,7 @@ def read_model_info(path_or_bytes: str | os.PathLike | bytes) -> dict[str, Any]:
         buf = m["buffers"][t["buffer"]] if t["buffer"] < len(m["buffers"]) else None
         const = buf is not None
         if const:
-            const_params += int(np.prod(t["shape"], dtype=np.int64)) if t["shape"] else 1
+            const_params += max(0, int(np.prod(t["shape"], dtype=np.int64))) if t["shape"] else 1
         tensors.append({
             "index": t["index"], "name": t["name"], "shape": t["shape"], "dtype": t["dtype"],
             "buffer": t["buffer"], "const": const, "bytes": len(buf) if const else 0,
@@ -448,13 +448,14 @@ def _tensor_array(t: dict[str, Any], buf: memoryview) -> np.ndarray | None:
     if np_dtype is None:
         return None
     itemsize = np.dtype(np_dtype).itemsize
-    n = int(np.prod(t["shape"], dtype=np.int64)) if t["shape"] else 1
-    if t["sparse"] or len(buf) != n * itemsize:
+    shape = t["shape"]
+    n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if t["sparse"] or any(d < 0 for d in shape) or len(buf) != n * itemsize:
         # sparse-encoded (EXPERIMENTAL_SPARSITY) or odd layouts: use the stored values as they are
         if len(buf) % itemsize:
             return None
         return np.frombuffer(buf, dtype=np_dtype)
-    return np.frombuffer(buf, dtype=np_dtype).reshape(t["shape"] or ())
+    return np.frombuffer(buf, dtype=np_dtype).reshape(shape or ())
 
 
 def _zero_mask(arr: np.ndarray, quant: dict[str, Any] | None) -> np.ndarray:
@@ -488,6 +489,13 @@ def weight_stats(path_or_bytes: str | os.PathLike | bytes) -> dict[str, Any]:
     """
     data, label = _load(path_or_bytes)
     m = _parse(data, label)
+    try:
+        return _weight_stats(m)
+    except (ValueError, TypeError, OverflowError) as exc:  # a corrupt tensor that parsed: still one line
+        raise EdgekitError(f"{label} is not a valid .tflite (corrupt weight tensor: {exc})", "re-export it") from None
+
+
+def _weight_stats(m: dict[str, Any]) -> dict[str, Any]:
     layers: dict[str, dict[str, Any]] = {}
     zeros_total = 0
     size_total = 0
