@@ -6,19 +6,29 @@ tfmot works only with tf-keras models; ``TF_USE_LEGACY_KERAS=1`` must be set bef
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
+import warnings
 
 
 def _prepare() -> None:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    if not os.path.exists("/dev/nvidia0"):
+        # No GPU: skip CUDA probing (and its noisy "failed call to cuInit" log).
+        os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 
 def tf():
     """Return the ``tensorflow`` module, imported with tf-keras as ``tf.keras``."""
     _prepare()
+    if "tensorflow" not in sys.modules:
+        with quiet_native():  # absl prints start-up noise before logging is configured
+            import tensorflow  # noqa: PLC0415, F401
     import tensorflow  # noqa: PLC0415
 
     tensorflow.get_logger().setLevel("ERROR")
@@ -39,3 +49,23 @@ def tfmot():
     import tensorflow_model_optimization  # noqa: PLC0415
 
     return tensorflow_model_optimization
+
+
+@contextlib.contextmanager
+def quiet_native():
+    """Silence the converter's C++ prints on fds 1/2; re-raise errors with what it printed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])

@@ -162,7 +162,7 @@ def _input_shape(base) -> tuple | None:
     shape = base.keras_model.input_shape
     if isinstance(shape, list):
         return None
-    return tuple(shape[1:])
+    return tuple(shape)
 
 
 def _student_arch(v: VariantSpec, dataset):
@@ -373,25 +373,46 @@ def write_variant(out: Path, v: VariantSpec, p: Plan, data: bytes, seconds: floa
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        old = None
-        if final.exists():
-            old = final.with_name(f".{v.name}.old-{os.getpid()}")
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Variant(final, manifest)
 
 
+OLD_MARK = ".old-"
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Replace folder ``final`` by ``tmp``; if that fails, the previous ``final`` is put back."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}{OLD_MARK}{os.getpid()}")
+        os.replace(final, old)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        if old is not None and not final.exists():
+            os.replace(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def _cleanup_temp(out: Path) -> None:
+    """Remove temp folders of an interrupted run; restore a previous variant caught mid-swap."""
     vroot = out / "variants"
-    if vroot.is_dir():
-        for d in vroot.iterdir():
-            if d.name.startswith(".") and d.is_dir():
-                shutil.rmtree(d, ignore_errors=True)
+    if not vroot.is_dir():
+        return
+    for d in sorted(vroot.iterdir()):
+        if not (d.name.startswith(".") and d.is_dir()):
+            continue
+        if OLD_MARK in d.name:
+            final = vroot / d.name[1:].split(OLD_MARK)[0]
+            if not final.exists():
+                os.replace(d, final)
+                continue
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -37,11 +37,9 @@ def optimize(
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
     force: bool = typer.Option(False, "--force", help="Rebuild every variant even when unchanged."),
 ) -> None:
-    from rich.console import Console
-
     from edgekit.optimize import optimize as run
 
-    console = Console(stderr=True)
+    console = wide_console(stderr=True)
     with _progress(console) as progress:
         variants = run(model=model, data=data, unlabelled=unlabelled, recipe=recipe, out=out, seed=seed,
                        force=force, progress=progress)
@@ -50,7 +48,19 @@ def optimize(
         json.dump({"out": str(out), "variants": rows}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print_summary(Console(), rows, out)
+        print_summary(wide_console(), rows, out)
+
+
+def wide_console(stderr: bool = False):
+    """A console that keeps tables readable when output goes to a file or CI log (no terminal)."""
+    import shutil
+
+    from rich.console import Console
+
+    probe = Console(stderr=stderr)
+    if probe.is_terminal:
+        return probe
+    return Console(stderr=stderr, width=max(140, shutil.get_terminal_size((140, 40)).columns))
 
 
 class _progress:

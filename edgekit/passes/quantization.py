@@ -7,16 +7,12 @@ FULLY_CONNECTED v12, which 2.14 cannot load, so per-channel Dense is disabled th
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from edgekit import keras_env
+from edgekit.keras_env import quiet_native
 
 MODES = ("float32", "dynamic", "float16", "int8")
 
@@ -93,26 +89,6 @@ def unsupported_layers(model) -> list[str]:
                if not isinstance(layer, (keras.layers.InputLayer, keras.layers.BatchNormalization))
                and not reg.supports(layer)]
         return bad or [str(exc).splitlines()[0][:160]]
-
-
-@contextlib.contextmanager
-def quiet_native():
-    """Silence the converter's C++ prints on fds 1/2; re-raise errors with what it printed."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                yield
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
 
 
 def quantize_aware(model, x, y, *, epochs: int, preserve: str = "none", batch_size: int = 128,

@@ -1,0 +1,5 @@
+import sys
+
+from edgekit.cli import main
+
+sys.exit(main())
