@@ -29,7 +29,8 @@ record::
     sparsity        float|null  overall sparsity
     host            {"status", "accuracy", "n", "agreement", "mean_abs_diff", "error"} | null
     device          [measurement summary], one per (device serial, threads, runner), newest kept:
-        serial, profile, model, abi   str|null   (profile: emulated device profile name)
+        serial, profile, model, device, abi   str|null   (profile: emulated device profile name;
+                                                     device: Android ro.product.device)
         threads         int
         runner          str
         status          "ok" | "incompatible" | "failed"
@@ -176,6 +177,7 @@ def measurement_summary(meas: Any) -> dict[str, Any]:
         "serial": meas.device_serial,
         "profile": dev.get("profile"),
         "model": dev.get("model"),
+        "device": dev.get("device"),
         "abi": dev.get("abi") or dev.get("ABI"),
         "threads": int(meas.threads),
         "runner": meas.runner,

@@ -293,3 +293,21 @@ def test_bench_sqlite_is_read(out):
     res = load_results(out)
     assert res.get("int8")["device"][0]["p50_ms"] == 9.0
     assert build_report(res).axes == ["size", "accuracy", "latency"]
+
+
+def test_names_with_markup_and_shell_characters(tmp_path):
+    from rich.console import Console
+
+    o = tmp_path / "out"
+    name = "[bold]x[red]; $(touch PWNED) 'q\" <b>"
+    write_variant(o, name, 1000, 0.5, chain=[])
+    write_variant(o, "other", 2000, 0.4)
+    rep = build_report(load_results(o, measurements=[]))
+    con = Console(record=True, width=200, file=io.StringIO())
+    render_table(rep, console=con)
+    assert name in con.export_text()
+    from edgekit.report import render_html
+
+    page = render_html(rep)
+    assert "<b>" not in page and "&lt;b&gt;" in page
+    assert f"`{name}`" in render_markdown(rep)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.report.metrics import DIRECTION, METRICS, Selection, device_failure, metric_columns, needs_device, resolve_selection
+from edgekit.report.metrics import DIRECTION, METRICS, Selection, device_failure, metric_columns, metric_value, needs_device, resolve_selection
 from edgekit.report import units
 from edgekit.results import Results
 
@@ -171,7 +171,12 @@ def build_report(
         if k not in LIMITS:
             raise EdgekitError(f"unknown limit {k!r}", f"use {', '.join(LIMITS)}")
     if axes is None:
-        axes = ["size", "accuracy"] + (["latency"] if results.has_device else [])
+        # default: size, accuracy when any variant has it, latency when anything was measured
+        axes = ["size"]
+        if any(metric_value(r, "accuracy", sel)[0] is not None for r in results.variants) or not results.variants:
+            axes.append("accuracy")
+        if results.has_device:
+            axes.append("latency")
     if objective is not None and objective not in METRICS:
         raise EdgekitError(f"unknown objective {objective!r}", f"choose from {', '.join(METRICS)}")
     wanted = list(axes)

@@ -79,11 +79,11 @@ def needs_device(metrics: list[str], sel: Selection) -> bool:
 
 
 def _device_keys(d: dict[str, Any]) -> set[str]:
-    return {str(v) for v in (d.get("serial"), d.get("profile"), d.get("model")) if v}
+    return {str(v) for v in (d.get("serial"), d.get("profile"), d.get("model"), d.get("device")) if v}
 
 
 def _device_name(d: dict[str, Any]) -> str:
-    return str(d.get("profile") or d.get("serial") or d.get("model"))
+    return str(d.get("profile") or d.get("model") or d.get("serial"))
 
 
 def resolve_selection(results: Results, sel: Selection, metrics: list[str]) -> Selection:

@@ -62,9 +62,9 @@ def render_table(report: Report, max_rows: int = 100, console: Any = None) -> No
     from rich.table import Table
 
     console = console or Console()
-    table = Table(title=_title(report), title_justify="left", header_style="bold")
+    table = Table(title=_escape(_title(report)), title_justify="left", header_style="bold")
     table.add_column(FRONT_MARK, justify="center", no_wrap=True, min_width=1)
-    table.add_column("variant", overflow="fold", min_width=8)
+    table.add_column("variant", overflow="fold", min_width=8, max_width=32)
     for m in report.metrics:
         table.add_column(report.selection.short(m) + ("*" if m in report.axes else ""), justify="right", no_wrap=True)
     table.add_column("note", min_width=12, overflow="fold")
@@ -74,7 +74,7 @@ def render_table(report: Report, max_rows: int = 100, console: Any = None) -> No
         flags = (["recommended"] if report.names[i] == rec else []) + (["baseline"] if report.results.variants[i].get("is_baseline") else [])
         note = "; ".join(flags + ([_note(report, i)] if _note(report, i) else []))
         front = report.status[i] == "front"
-        table.add_row(FRONT_MARK if front else "", report.names[i], *[_cell(report, i, m) for m in report.metrics], note,
+        table.add_row(FRONT_MARK if front else "", _escape(report.names[i]), *[_cell(report, i, m) for m in report.metrics], _escape(note),
                       style="bold green" if front else "dim")
     if more:
         table.add_row("", f"… {more} more dominated", *[""] * len(report.metrics), "", style="dim")
@@ -82,11 +82,11 @@ def render_table(report: Report, max_rows: int = 100, console: Any = None) -> No
     excluded = report.excluded()
     if excluded:
         ex = Table(title="Not ranked", title_justify="left", header_style="bold")
-        ex.add_column("variant", no_wrap=True)
-        ex.add_column("status")
-        ex.add_column("reason")
+        ex.add_column("variant", overflow="fold", max_width=32)
+        ex.add_column("status", no_wrap=True)
+        ex.add_column("reason", min_width=30, overflow="fold")
         for e in excluded:
-            ex.add_row(e["name"], e["status"], e["reason"] or "", style="red" if e["status"] != "missing" else "yellow")
+            ex.add_row(_escape(e["name"]), e["status"], _escape(e["reason"] or ""), style="red" if e["status"] != "missing" else "yellow")
         console.print(ex)
     console.print(f"[dim]* = axis of the front. {FRONT_MARK} = on the front.[/dim]")
     text = recommendation_text(report)

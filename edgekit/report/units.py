@@ -121,7 +121,9 @@ def fmt_ms(v: float | None) -> str:
         return f"{v:.0f} ms"
     if v >= 10:
         return f"{v:.1f} ms"
-    return f"{v:.2f} ms"
+    if v >= 1 or v == 0:
+        return f"{v:.2f} ms"
+    return f"{v:.3g} ms"
 
 
 def fmt_mib(v: float | None) -> str:
