@@ -48,4 +48,12 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
   echo "$want" > "$STAMP"
 fi
 
+# The emulated armv7 device: registers qemu-arm with binfmt_misc and builds the device image into
+# ${EDGEKIT_CACHE:-~/.cache/edgekit}/images/<recipe key>/ (about 2 min once; instant when cached).
+if [[ $(id -u) -eq 0 ]]; then
+  "$VENV/bin/edgekit" emulator build >/dev/null
+else
+  log "not root: skipping the emulated device image (run: sudo $VENV/bin/edgekit emulator build)"
+fi
+
 log "ready"

@@ -144,6 +144,37 @@ def adb_connect(serial: str, timeout: float = 15.0) -> None:
         time.sleep(0.2)
 
 
+def emulator_alias(host: str, port: int) -> str | None:
+    """The serial an adb server gives the device when it finds it by its emulator port scan.
+
+    A fresh adb server probes 127.0.0.1:5555, 5557 ... 5585 and registers a device found there as
+    ``emulator-<port-1>``; connecting ``127.0.0.1:<port>`` as well would list the device twice.
+    """
+    if host in ("127.0.0.1", "localhost") and 5555 <= port <= 5585 and port % 2 == 1:
+        return f"emulator-{port - 1}"
+    return None
+
+
+def adb_serial(inst: "Instance", states: dict[str, str] | None = None) -> tuple[str, str]:
+    """(serial the adb server uses for this instance, its state) — the alias if that is how it sees it."""
+    states = adb_states() if states is None else states
+    if inst.serial in states:
+        return inst.serial, states[inst.serial]
+    alias = emulator_alias(inst.host, inst.port)
+    if alias and alias in states:
+        return alias, states[alias]
+    return inst.serial, "not connected"
+
+
+def connect_instance(inst: "Instance") -> str:
+    """Make the adb server see the instance (unless it already does); returns the serial to use."""
+    serial, state = adb_serial(inst)
+    if state == "device":
+        return serial
+    adb_connect(inst.serial)
+    return inst.serial
+
+
 def adb_disconnect(serial: str) -> None:
     try:
         adb("disconnect", serial, timeout=10)
@@ -201,7 +232,7 @@ def start(profile: str = DEFAULT_PROFILE, port: int | None = DEFAULT_PORT, host:
     if existing is not None:
         if existing.daemon_alive():
             if existing.profile == prof.name:
-                adb_connect(existing.serial)
+                existing.serial = connect_instance(existing)
                 log(f"already running: {existing.serial} ({existing.profile})")
                 return existing
             raise EdgekitError(f"port {port} is already used by the emulated device {existing.profile} ({existing.serial})",
@@ -245,7 +276,7 @@ def start(profile: str = DEFAULT_PROFILE, port: int | None = DEFAULT_PORT, host:
     inst = load_instance(port)
     assert inst is not None
     try:
-        adb_connect(serial)
+        inst.serial = connect_instance(inst)
     except EdgekitError:
         stop(port)
         raise
@@ -283,7 +314,7 @@ def stop(port: int | None = None, log=None) -> list[Instance]:
         try:
             adb_disconnect(inst.serial)
         except EdgekitError:
-            pass
+            pass  # no adb: nothing to disconnect
         if inst.daemon_alive():
             os.kill(inst.pid, signal.SIGTERM)
             deadline = time.time() + 10
@@ -295,6 +326,14 @@ def stop(port: int | None = None, log=None) -> list[Instance]:
                 except (ProcessLookupError, PermissionError):
                     os.kill(inst.pid, signal.SIGKILL)
         _cleanup(inst)
+        alias = emulator_alias(inst.host, inst.port)
+        if alias:  # an emulator-scan transport lingers as offline for a moment: wait it out
+            deadline = time.time() + 8
+            try:
+                while alias in adb_states() and time.time() < deadline:
+                    time.sleep(0.2)
+            except EdgekitError:
+                pass
         log(f"stopped {inst.serial} ({inst.profile})")
     return targets
 
@@ -310,7 +349,7 @@ def status() -> list[dict]:
         row = inst.as_dict()
         alive = inst.daemon_alive()
         row["daemon"] = "running" if alive else "not running"
-        adb_state = states.get(inst.serial, "not connected")
+        row["serial"], adb_state = adb_serial(inst, states)
         row["adb"] = adb_state
         if not alive:
             row["state"] = "offline"
@@ -329,9 +368,7 @@ def ensure_running(profile: str = DEFAULT_PROFILE, port: int | None = None) -> s
     prof = load_profile(profile)
     for inst in instances():
         if inst.profile == prof.name and (port is None or inst.port == port) and inst.daemon_alive():
-            if adb_states().get(inst.serial) != "device":
-                adb_connect(inst.serial)
-            return inst.serial
+            return connect_instance(inst)
     if port is None:
         port = DEFAULT_PORT if (load_instance(DEFAULT_PORT) is None and port_free(DEFAULT_HOST, DEFAULT_PORT)) else free_port()
     return start(prof.name, port).serial

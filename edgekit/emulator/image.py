@@ -200,6 +200,8 @@ def build_image(force: bool = False, log: Log | None = None) -> Path:
     key = recipe_key()
     final = image_dir(key)
     if image_ready(key) and not force:
+        if os.geteuid() == 0:
+            hosttools.ensure_binfmt()  # lost at reboot; the device needs it to run ARM programs
         log(f"image {key} is up to date ({final})")
         return final
     hosttools.require_root("building the device image")

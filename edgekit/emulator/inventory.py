@@ -46,7 +46,12 @@ def list_devices() -> list[dict]:
             listed = client.list()
         except Exception:  # noqa: BLE001
             raise EdgekitError(f"cannot talk to the adb server: {exc}", hint="install adb (apt-get install adb) and run `adb start-server`")
-    emulated = {i.serial: i.profile for i in control.instances()}
+    emulated = {}
+    for inst in control.instances():
+        emulated[inst.serial] = inst.profile
+        alias = control.emulator_alias(inst.host, inst.port)
+        if alias:
+            emulated[alias] = inst.profile
     rows = []
     for info in listed:
         row = {"serial": info.serial, "state": info.state, "abi": None, "model": None, "sdk": None,
