@@ -73,8 +73,12 @@ class Results:
     created: str | None = None
     warnings: list[str] = field(default_factory=list)
 
+    _index: dict[str, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+
     def by_name(self) -> dict[str, dict[str, Any]]:
-        return {r["name"]: r for r in self.variants}
+        if self._index is None or len(self._index) != len(self.variants):
+            self._index = {r["name"]: r for r in self.variants}
+        return self._index
 
     def get(self, name: str) -> dict[str, Any] | None:
         return self.by_name().get(name)

@@ -150,4 +150,17 @@ def render_json(report: Report, include_results: bool = True) -> str:
     data = report.to_dict(include_results=include_results)
     # indented for people when small; compact (C encoder, ~5x faster) for thousands of variants
     indent = 1 if len(report.names) <= 1000 else None
-    return json.dumps(data, indent=indent, default=_default, allow_nan=False) + "\n"
+    try:
+        return json.dumps(data, indent=indent, default=_default, allow_nan=False) + "\n"
+    except ValueError:  # a NaN/inf somewhere in the inputs: JSON has none, write null
+        return json.dumps(_finite(data), indent=indent, default=_default, allow_nan=False) + "\n"
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
