@@ -87,7 +87,7 @@ def check_writable(out: Path) -> None:
 # --------------------------------------------------------------------------- planning (no training)
 
 def plan(*, model: Path | None, data: str | None, unlabelled: Path | None, recipe: Recipe, out: Path,
-         seed: int, force: bool) -> Plan:
+         seed: int, force: bool, image_size: str | None = None) -> Plan:
     from edgekit import data as data_mod
     from edgekit import models
 
@@ -97,7 +97,7 @@ def plan(*, model: Path | None, data: str | None, unlabelled: Path | None, recip
         data = DEFAULT_DATA
     dataset = None
     if data is not None:
-        dataset = data_mod.load_data(data)
+        dataset = data_mod.load_data(data, image_size=image_size)
     elif needs_data:
         v, s = needs_data[0]
         raise EdgekitError(f"{recipe.path}: variant {v.name!r}, pass {s.name!r} needs training data but no --data was given",
@@ -457,6 +457,7 @@ def evaluate_all(out: Path, p: Plan, variants: list[Variant], rebuilt: set[str],
 # --------------------------------------------------------------------------- entry point
 
 def optimize(*, model: Path | None = None, data: str | None = None, unlabelled: Path | None = None,
+             image_size: str | None = None,
              recipe: Path | Recipe | None = None, out: Path = Path("out"), seed: int = 0, force: bool = False,
              progress: Progress | None = None) -> list[Variant]:
     """Produce every variant of ``recipe`` under ``out/variants`` and evaluate it; returns the Variants."""
@@ -466,7 +467,8 @@ def optimize(*, model: Path | None = None, data: str | None = None, unlabelled: 
     progress = progress or (lambda name, msg, frac: None)
     rec = recipe if isinstance(recipe, Recipe) else recipe_mod.load(recipe)
     out = Path(out)
-    p = plan(model=model, data=data, unlabelled=unlabelled, recipe=rec, out=out, seed=seed, force=force)
+    p = plan(model=model, data=data, unlabelled=unlabelled, recipe=rec, out=out, seed=seed, force=force,
+             image_size=image_size)
     for v in p.skip:
         progress(v.name, "unchanged, skipped", 1.0)
     _cleanup_temp(out)

@@ -31,6 +31,7 @@ def optimize(
     model: Optional[Path] = typer.Argument(None, help="tf-keras .h5, .keras or SavedModel dir; omit for the built-in default."),
     data: Optional[str] = typer.Option(None, "--data", help="An .npz (x_train, y_train, x_test, y_test), an image folder (one sub-folder per class), or 'fashion-mnist' (the default)."),
     unlabelled: Optional[Path] = typer.Option(None, "--unlabelled", help="Folder or .npy of unlabelled images for teacher-labelled distillation."),
+    image_size: Optional[str] = typer.Option(None, "--image-size", help="HxW to resize an image-folder data set to (default: the images' own size, or 96x96 when sizes differ)."),
     recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe TOML listing the variants (default: the built-in recipe)."),
     out: Path = typer.Option(Path("out"), "--out", help="Output directory; variants go to OUT/variants."),
     seed: int = typer.Option(0, "--seed", help="Random seed for training and calibration sampling."),
@@ -41,7 +42,7 @@ def optimize(
 
     console = wide_console(stderr=True)
     with _progress(console) as progress:
-        variants = run(model=model, data=data, unlabelled=unlabelled, recipe=recipe, out=out, seed=seed,
+        variants = run(model=model, data=data, unlabelled=unlabelled, image_size=image_size, recipe=recipe, out=out, seed=seed,
                        force=force, progress=progress)
     rows = summary_rows(variants)
     if json_out:
