@@ -61,7 +61,7 @@ def serial():
         pytest.skip(why)
     image.build_image()  # quick when cached (scripts/setup.sh builds it)
     port = control.free_port()
-    inst = control.start("armv7-lowend", port)
+    inst = control.start("armv7-lowend", port, private=True)
     yield inst.serial
     control.stop(port)
 
@@ -248,7 +248,7 @@ def test_bad_input_one_line_errors(serial, tmp_path):
 
 def test_crash_shows_offline_and_stop_leaves_nothing(serial):
     """A second device: kill its daemon, see it offline, stop it: no process of it survives."""
-    inst = control.start("armv7-midrange", control.free_port())
+    inst = control.start("armv7-midrange", control.free_port(), private=True)
     try:
         assert sh(inst.serial, "getprop ro.product.model").stdout == b"edgekit armv7-midrange\n"
         assert sh(inst.serial, "echo $QEMU_CPU").stdout == b"cortex-a15\n"

@@ -24,10 +24,11 @@ def ensure_running(profile: str = DEFAULT_PROFILE, port: int | None = None) -> s
     return control.ensure_running(profile=profile, port=port)
 
 
-def start(profile: str = DEFAULT_PROFILE, port: int | None = 5555, host: str = "127.0.0.1", log=None):
+def start(profile: str = DEFAULT_PROFILE, port: int | None = 5555, host: str = "127.0.0.1", log=None,
+          private: bool = False):
     from edgekit.emulator import control
 
-    return control.start(profile=profile, port=port, host=host, log=log)
+    return control.start(profile=profile, port=port, host=host, log=log, private=private)
 
 
 def stop(port: int | None = None, log=None):

@@ -47,6 +47,7 @@ class Instance:
     run_dir: Path
     pid: int | None = None
     started_at: float = 0.0
+    private: bool = False
     daemon: dict = field(default_factory=dict)
 
     @property
@@ -88,7 +89,8 @@ def load_instance(port: int) -> Instance | None:
     daemon = _read_json(d / "daemon.json") or {}
     return Instance(port=int(state["port"]), host=state.get("host", DEFAULT_HOST), profile=state.get("profile", "?"),
                     serial=state.get("serial", f"{DEFAULT_HOST}:{port}"), run_dir=d,
-                    pid=daemon.get("pid") or state.get("pid"), started_at=state.get("started_at", 0.0), daemon=daemon)
+                    pid=daemon.get("pid") or state.get("pid"), started_at=state.get("started_at", 0.0), daemon=daemon,
+                    private=bool(state.get("private")))
 
 
 def instances() -> list[Instance]:
@@ -216,8 +218,11 @@ def check_host(need_image: bool = True) -> Path | None:
 
 
 def start(profile: str = DEFAULT_PROFILE, port: int | None = DEFAULT_PORT, host: str = DEFAULT_HOST,
-          log=None) -> Instance:
-    """Start an emulated device in the background and connect the adb server to it."""
+          log=None, private: bool = False) -> Instance:
+    """Start an emulated device in the background and connect the adb server to it.
+
+    ``private=True`` (tests): ``ensure_running`` never hands this instance to anyone else.
+    """
     log = log or (lambda msg: None)
     prof = load_profile(profile)
     if not prof.is_emulated:
@@ -246,7 +251,7 @@ def start(profile: str = DEFAULT_PROFILE, port: int | None = DEFAULT_PORT, host:
         (d / stale).unlink(missing_ok=True)
     serial = f"{host}:{port}"
     state = {"port": port, "host": host, "profile": prof.name, "profile_path": str(prof.path), "serial": serial,
-             "started_at": time.time(), "pid": None}
+             "started_at": time.time(), "pid": None, "private": private}
     (d / "state.json").write_text(json.dumps(state, indent=2) + "\n")
     cmd = [sys.executable, "-m", _DAEMON_MODULE, "--detach", "--profile", str(prof.path), "--port", str(port),
            "--host", host, "--run-dir", str(d)]
@@ -367,7 +372,7 @@ def ensure_running(profile: str = DEFAULT_PROFILE, port: int | None = None) -> s
     """Start the emulated device (or reuse a running one with this profile); returns its adb serial."""
     prof = load_profile(profile)
     for inst in instances():
-        if inst.profile == prof.name and (port is None or inst.port == port) and inst.daemon_alive():
+        if inst.profile == prof.name and inst.daemon_alive() and (inst.port == port or (port is None and not inst.private)):
             return connect_instance(inst)
     if port is None:
         port = DEFAULT_PORT if (load_instance(DEFAULT_PORT) is None and port_free(DEFAULT_HOST, DEFAULT_PORT)) else free_port()

@@ -102,6 +102,12 @@ def prepare_root(image_rootfs: Path, run_dir: Path, profile: Profile, log: Calla
     (dev / "shm").mkdir()
     _mount(["-t", "tmpfs", "-o", "mode=1777,size=64m", "tmpfs", str(dev / "shm")])
     (dev / "pts").mkdir()
+    if os.path.isdir("/dev/pts"):  # pty sessions (adb shell -t): ttyname() must find the slave
+        try:
+            _mount(["--bind", "/dev/pts", str(dev / "pts")])
+            os.symlink("pts/ptmx", dev / "ptmx")
+        except OSError as exc:
+            log(f"no /dev/pts in the device ({exc})")
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2")):
         os.symlink(target, dev / name)

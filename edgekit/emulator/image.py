@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -132,11 +133,20 @@ def _host_env() -> dict[str, str]:
     return {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "HOME": "/root"}
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the building process dies (a killed build stops its debootstrap)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _run(cmd: list[str], log_file: Path, what: str, env: dict | None = None, timeout: float | None = None) -> None:
     with open(log_file, "ab") as fh:
         fh.write(f"\n$ {' '.join(cmd)}\n".encode())
         fh.flush()
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env or _host_env(), timeout=timeout)
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env or _host_env(), timeout=timeout,
+                              preexec_fn=_die_with_parent)
     if proc.returncode != 0:
         tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
         raise EdgekitError(f"{what} failed (exit {proc.returncode}): {tail[0][:200]}", hint=f"see {log_file}")
@@ -194,6 +204,25 @@ def _cleanup_stale(log: Log) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """A SIGTERM during the build raises, so the unfinished temp dir is removed on the way out."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt("terminated")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def build_image(force: bool = False, log: Log | None = None) -> Path:
     """Build (or reuse) the device image; returns the image directory."""
     log = log or (lambda msg: None)
@@ -207,7 +236,7 @@ def build_image(force: bool = False, log: Log | None = None) -> Path:
     hosttools.require_root("building the device image")
     hosttools.require_tool("debootstrap", "debootstrap")
     hosttools.ensure_binfmt()
-    with _locked(images_dir() / ".build.lock"):
+    with _locked(images_dir() / ".build.lock"), _sigterm_raises():
         if image_ready(key) and not force:  # built by someone else while we waited
             log(f"image {key} is up to date ({final})")
             return final
