@@ -311,3 +311,12 @@ def test_names_with_markup_and_shell_characters(tmp_path):
     page = render_html(rep)
     assert "<b>" not in page and "&lt;b&gt;" in page
     assert f"`{name}`" in render_markdown(rep)
+
+
+def test_thread_sweep_defaults_to_fewest_threads(out):
+    meas = MEAS + [measurement("int8", 5.0, threads=2), measurement("dyn", 7.0, threads=2)]
+    rep = build_report(load_results(out, measurements=meas), axes=["latency", "accuracy"])
+    assert rep.selection.threads == 1 and rep.value(rep.names.index("int8"), "latency") == 9.0
+    rep2 = build_report(load_results(out, measurements=meas), axes=["latency", "accuracy"], selection=Selection(threads=2))
+    assert rep2.value(rep2.names.index("int8"), "latency") == 5.0
+    assert rep2.status[rep2.names.index("worse")] == "missing"

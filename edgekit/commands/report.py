@@ -34,7 +34,7 @@ def report(
     size: str = typer.Option("raw", "--size", help="Size axis: raw or gzip."),
     accuracy: str = typer.Option("host", "--accuracy", help="Accuracy axis: host (eval.json) or device (on-device)."),
     device: Optional[str] = typer.Option(None, "--device", help="Device profile, serial or model for latency/memory (default: the only one measured)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Thread count of the measurements (default: the only one measured)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Thread count of the measurements (default: the fewest measured)."),
     percentile: str = typer.Option("p50", "--percentile", help="Latency statistic: p50, p90, p99 or mean."),
     max_size: Optional[str] = typer.Option(None, "--max-size", help="Limit, e.g. 300kB, 2MiB."),
     min_accuracy: Optional[str] = typer.Option(None, "--min-accuracy", help="Limit, e.g. 0.85 or 85%."),

@@ -8,7 +8,7 @@ Shape (documented in docs/report-gate.md, "Gate")::
     accuracy = "host"               # host | device         (default host)
     percentile = "p90"              # p50 | p90 | p99 | mean (default p50)
     device = "lowend-armv7"         # device profile, serial or model (default: the only one measured)
-    threads = 1                     # (default: the only thread count measured)
+    threads = 1                     # (default: the fewest threads measured)
     missing = "fail"                # fail | skip — a check whose metric is missing (default fail)
     float_baseline = "float32"      # the float baseline variant (default: eval.json baseline / empty chain)
 

@@ -2,8 +2,9 @@
 latency (p50|p90|p99|mean on one device and thread count), peak memory.
 
 Device metrics come from one measurement per variant, chosen by :class:`Selection`: the device is
-matched by serial, profile name or model; ``threads`` by equality. When the results hold one device
-(or one thread count), it is used without asking; with several, the caller must choose.
+matched by serial, profile name, model or device codename; ``threads`` by equality. When the results
+hold one device it is used without asking; with several, the caller must choose. Without
+``threads``, the fewest threads measured is used (and shown in every label).
 """
 
 from __future__ import annotations
@@ -107,10 +108,8 @@ def resolve_selection(results: Results, sel: Selection, metrics: list[str]) -> S
             raise EdgekitError(f"measurements from {len(serials)} devices", f"choose one with --device: {', '.join(known)}")
         sel.device = _device_name(meas[0])
     if sel.threads is None:
-        threads = sorted({int(d.get("threads") or 1) for d in meas})
-        if len(threads) > 1:
-            raise EdgekitError(f"measurements with {len(threads)} thread counts", f"choose one with --threads: {', '.join(map(str, threads))}")
-        sel.threads = threads[0]
+        # several thread counts (bench sweeps 1,2 by default): the fewest threads, shown in every label
+        sel.threads = min(int(d.get("threads") or 1) for d in meas)
     return sel
 
 
