@@ -41,7 +41,7 @@ def test_same_key_is_stored_once(tmp_path):
     assert st.all()[0].latencies_ms == [9.0]
     assert st.done_keys() == {measurement_key(_m())}
     # config and serial and threads and sha are all part of the key
-    for other in (_m(runs=6), _m(serial="s2"), _m(threads=4), _m(sha="b" * 64)):
+    for other in (_m(runs=6), _m(serial="s2"), _m(threads=4), _m(sha="b" * 64), _m(variant="w")):
         assert measurement_key(other) != measurement_key(_m())
 
 
@@ -73,7 +73,7 @@ def test_resume_plan_skips_done_keys(tmp_path):
     dev = Device("emu-1")
     jobs = plan(targets, dev, [1, 2], cfg)
     assert len({j.key for j in jobs}) == 4
-    assert jobs[0].key == key_for("a" * 64, "emu-1", "python", 1, cfg.measurement_config())
+    assert jobs[0].key == key_for("a" * 64, "emu-1", "python", 1, cfg.measurement_config(), "a")
 
 
 def test_not_a_database(tmp_path):

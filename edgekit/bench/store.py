@@ -6,9 +6,11 @@ API (agreed with report/gate)::
     store.add(m)                 # insert-or-replace by measurement key; committed immediately
     store.all() -> [Measurement] # in insertion order
     store.has(key), store.keys(), store.get(key), store.count()
-    measurement_key(m) / key_for(sha256, serial, runner, threads, config)
+    measurement_key(m) / key_for(sha256, serial, runner, threads, config, variant)
 
-The measurement key is ``sha256 | device serial | runner | threads | config hash`` where the config
+The measurement key is ``sha256 | device serial | runner | threads | config hash | variant name``
+(the name too, because report and gate match measurements to variants by name and two variants
+may hold byte-identical models), where the config
 hash is sha256 of the canonical JSON of ``Measurement.config`` (runs, warm-up, accuracy mode,
 runner flags, eval set hash ...). The table's primary key is that key, so the database holds each
 measurement at most once; ``edgekit bench --resume`` skips keys already stored with status ok or
@@ -60,12 +62,12 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 
-def key_for(sha256: str, serial: str, runner: str, threads: int, config: dict[str, Any]) -> str:
-    return "|".join([sha256, serial, runner, str(int(threads)), config_hash(config)])
+def key_for(sha256: str, serial: str, runner: str, threads: int, config: dict[str, Any], variant: str) -> str:
+    return "|".join([sha256, serial, runner, str(int(threads)), config_hash(config), variant])
 
 
 def measurement_key(m: Measurement) -> str:
-    return key_for(m.sha256, m.device_serial, m.runner, m.threads, m.config)
+    return key_for(m.sha256, m.device_serial, m.runner, m.threads, m.config, m.variant)
 
 
 class Store:

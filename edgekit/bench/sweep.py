@@ -40,7 +40,7 @@ class SweepResult:
 
 def plan(targets: Sequence[Target], dev: Device, threads: Sequence[int], cfg: BenchConfig) -> list[Job]:
     conf = cfg.measurement_config()
-    return [Job(t, th, key_for(t.sha256, dev.serial, cfg.runner, th, conf)) for t in targets for th in threads]
+    return [Job(t, th, key_for(t.sha256, dev.serial, cfg.runner, th, conf, t.name)) for t in targets for th in threads]
 
 
 class Sweep:
@@ -92,7 +92,7 @@ class Sweep:
                 if t.sha256 in incompatible:
                     m = _derived_incompatible(t, dev, job.threads, self.cfg, incompatible[t.sha256])
                 else:
-                    m = runner.run(dev, t, job.threads)
+                    m = self._run_once_more_if_transient(runner, dev, job)
                     if m.status == "incompatible":
                         incompatible[t.sha256] = m.reason
                 self.store.add(m)
@@ -111,6 +111,21 @@ class Sweep:
             with self._lock:
                 self.result.errors[dev.serial] = f"device {dev.serial}: {type(exc).__name__}: {exc}"
             self.on_event("error", dev, exc)
+
+    def _run_once_more_if_transient(self, runner: Any, dev: Device, job: Job) -> Measurement:
+        """A lost connection on a device that is online again right after (a dropped adb stream)
+        is retried once; a device that stays gone raises DeviceLost."""
+        try:
+            return runner.run(dev, job.target, job.threads)
+        except DeviceLost as first:
+            if self.stop.is_set():
+                raise
+            time.sleep(1.0)
+            dev.ensure_online()          # raises DeviceLost when it is really gone
+            self.on_event("retry", dev, first)
+            m = runner.run(dev, job.target, job.threads)
+            m.warnings.append(f"retried once after a transient adb error: {first.detail}")
+            return m
 
     def run(self) -> SweepResult:
         workers = [threading.Thread(target=self._worker, args=(d,), name=f"bench-{d.serial}", daemon=True) for d in self.devices]

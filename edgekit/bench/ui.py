@@ -65,6 +65,8 @@ class Progress:
                 if payload.status != "ok":
                     reason = (payload.reason or "").splitlines()[0][:100] if payload.reason else ""
                     self._p.console.print(f"[yellow]{escape(payload.variant)} on {dev.serial}: {payload.status}[/yellow] {escape(reason)}")
+            elif kind == "retry":
+                self._p.console.print(f"[yellow]{dev.serial}: adb connection dropped, device still online: retrying once[/yellow]")
             elif kind in ("lost", "error"):
                 self._p.update(task, description=f"{dev.serial}: [red]stopped[/red]")
 

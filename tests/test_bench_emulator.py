@@ -1,0 +1,233 @@
+"""End to end on the emulated armv7 device: real adb (own server port), real daemon, armv7 runtime.
+
+Tiny 8x8 models and few runs keep this quick even under qemu.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench_models import make_variant, tiny_models
+
+pytestmark = pytest.mark.slow
+
+WEIRD = "x; touch PWNED; $(touch PWNED2) `touch PWNED3` 'q\" && rm -rf .."
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _emulator_available() -> str | None:
+    if os.geteuid() != 0:
+        return "the emulated device needs root"
+    try:
+        from edgekit.emulator import image
+    except ImportError as exc:
+        return f"edgekit.emulator not importable: {exc}"
+    if not image.image_ready():
+        return "device image not built (edgekit emulator build)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def adb_server():
+    """A private adb server for this module, so other tests' adb restarts cannot interfere."""
+    why = _emulator_available()
+    if why:
+        pytest.skip(why)
+    old = os.environ.get("ANDROID_ADB_SERVER_PORT")
+    port = str(_free_port())
+    os.environ["ANDROID_ADB_SERVER_PORT"] = port
+    subprocess.run(["adb", "start-server"], capture_output=True, timeout=30)
+    yield port
+    subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30)
+    if old is None:
+        os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
+    else:
+        os.environ["ANDROID_ADB_SERVER_PORT"] = old
+
+
+@pytest.fixture(scope="module")
+def device(adb_server):
+    from edgekit import emulator
+
+    port = _free_port()
+    serial = emulator.ensure_running("armv7-lowend", port=port)
+    yield serial, port
+    emulator.stop(port)
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    d = tiny_models()
+    root = tmp_path_factory.mktemp("bench-e2e")
+    vs = root / "variants"
+    make_variant(vs, "float", d / "float.tflite")
+    make_variant(vs, "int8", d / "int8.tflite")
+    make_variant(vs, "dynamic", d / "dynamic.tflite")
+    make_variant(vs, WEIRD, d / "int8.tflite")
+    ev = root / "evalset"
+    ev.mkdir()
+    (ev / "x.npy").write_bytes((d / "eval_x.npy").read_bytes())
+    (ev / "y.npy").write_bytes((d / "eval_y.npy").read_bytes())
+    return root
+
+
+def daemon_log(port: int) -> str:
+    from edgekit import emulator
+
+    for i in emulator.instances():
+        if i.port == port:
+            try:
+                return "\n".join(i.log_path.read_text(errors="replace").splitlines()[-15:])
+            except OSError:
+                return "(no log)"
+    return "(no instance)"
+
+
+def bench(*args, timeout=600):
+    cmd = [sys.executable, "-m", "edgekit.cli", "bench", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def rows(db: Path):
+    with sqlite3.connect(db) as c:
+        return c.execute("SELECT key, variant, threads, status, finished FROM measurements ORDER BY seq").fetchall()
+
+
+def test_sweep_with_device_accuracy_incompatible_and_hostile_names(device, out):
+    serial, port = device
+    r = bench(out / "variants", "--device", serial, "--runs", 5, "--warmup", 1, "--threads", "1,2",
+              "--accuracy", "device", "--eval-data", out / "evalset", "--json")
+    assert r.returncode == 0, r.stderr + daemon_log(port)
+    res = json.loads(r.stdout)
+    ms = {(m["variant"], m["threads"]): m for m in res["measurements"]}
+    assert len(ms) == 8 and res["measured"] == 8 and res["errors"] == {}
+    for name in ("float", "int8", WEIRD):
+        for th in (1, 2):
+            m = ms[(name, th)]
+            assert m["status"] == "ok", m["reason"]
+            assert m["device"]["abi"] == "armeabi-v7a" and m["device"]["machine"] == "armv7l"
+            assert m["device"]["runtime"]["tflite_runtime"] == "2.14.0"
+            assert len(m["latencies_ms"]) == 5 and m["stats"]["n"] == 5 and m["stats"]["p50"] > 0
+            assert m["init_ms"] > 0 and m["first_inference_ms"] > 0 and m["peak_memory_mb"] > 0
+            assert m["size_bytes"] > 0 and m["accuracy_n"] == 12 and 0 <= m["accuracy"] <= 1
+    # int8 is bit-exact between the armv7 and the host runtime: same accuracy, full agreement
+    for name in ("int8", WEIRD):
+        acc = ms[(name, 1)]["detail"]["accuracy"]
+        assert acc["agreement_with_host"] == 1.0
+        assert ms[(name, 1)]["accuracy"] == acc["host_accuracy_same_examples"]
+    # compatibility first: the runtime's own words, for every thread count, and the sweep went on
+    for th in (1, 2):
+        m = ms[("dynamic", th)]
+        assert m["status"] == "incompatible"
+        assert "Didn't find op for builtin opcode 'FULLY_CONNECTED' version '12'" in m["reason"]
+    # the hostile variant name ran as a file name, nothing else ran
+    ls = subprocess.run(["adb", "-s", serial, "shell", "ls -a /data/local/tmp/edgekit /data/local/tmp"],
+                        capture_output=True, text=True, timeout=60).stdout
+    assert "PWNED" not in ls and "device_script.py" in ls
+    assert len(rows(out / "bench.sqlite")) == 8
+
+
+def test_bare_tflite_file_named_like_a_shell_command(device, tmp_path):
+    serial, _ = device
+    d = tmp_path / "x; rm -rf "
+    d.mkdir()
+    f = d / "data;.tflite"                      # the path reads "x; rm -rf /data;.tflite"
+    f.write_bytes((tiny_models() / "int8.tflite").read_bytes())
+    r = bench(f"{tmp_path}/x; rm -rf /data;.tflite", "--device", serial, "--runs", 3, "--warmup", 0,
+              "--threads", 1, "--out", tmp_path / "o", "--json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)["measurements"][0]
+    assert m["status"] == "ok" and m["variant"] == "data;"
+    probe = subprocess.run(["adb", "-s", serial, "shell", "test -d /data/local/tmp/edgekit && echo alive"],
+                           capture_output=True, text=True, timeout=60).stdout
+    assert "alive" in probe
+
+
+def test_kill_emulator_mid_sweep_then_resume_measures_nothing_twice(device, out, tmp_path):
+    from edgekit import emulator
+
+    serial, port = device
+    db = tmp_path / "bench.sqlite"
+    # 3 variants x 2 threads, each run long enough to kill the device after the first is stored
+    args = [out / "variants" / "float", out / "variants" / "int8", out / "variants" / "dynamic",
+            "--device", serial, "--runs", 4000, "--warmup", 1, "--threads", "1,2", "--out", tmp_path]
+    p = subprocess.Popen([sys.executable, "-m", "edgekit.cli", "bench", *map(str, args)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None:
+        if db.exists() and len(rows(db)) >= 1:
+            break
+        time.sleep(0.2)
+    assert p.poll() is None, p.communicate()
+    inst = next(i for i in emulator.instances() if i.port == port)
+    os.kill(inst.pid, 9)                       # the emulator dies mid-sweep
+    stdout, stderr = p.communicate(timeout=300)
+    assert p.returncode == 3, (stdout, stderr)
+    err = [ln for ln in stderr.splitlines() if ln.startswith("edgekit: error:")]
+    assert len(err) == 1 and serial in err[0] and "--resume" in err[0], stderr
+    before = rows(db)
+    assert 1 <= len(before) < 6
+
+    emulator.ensure_running("armv7-lowend", port=port)   # restart it
+    r = bench(*args, "--resume", "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["skipped"] == len(before) and res["measured"] == 6 - len(before)
+    after = rows(db)
+    assert len(after) == 6 and len({k for k, *_ in after}) == 6          # every measurement exactly once
+    assert after[: len(before)] == before                                 # the earlier ones untouched
+    assert sorted((v, t) for _, v, t, *_ in after) == sorted((v, t) for v in ("dynamic", "float", "int8") for t in (1, 2))
+
+
+def test_benchmark_model_runner_plumbing_with_a_stand_in_binary(device, out, tmp_path):
+    """No benchmark_model binary can be fetched here: a shell stand-in prints the real tool's
+    output format and records the argv it got, to test push, quoting, flags and parsing."""
+    serial, _ = device
+    stand_in = tmp_path / "benchmark_model"
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        "for a in \"$@\"; do printf '%s\\n' \"$a\"; done > /data/local/tmp/edgekit/argv.txt\n"
+        "echo 'INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.'\n"
+        "echo 'INFO: count=2 first=1500 curr=1400 min=1400 max=1500 avg=1450 std=50'\n"
+        "echo 'INFO: Running benchmark for at least 3 iterations and at least 1 seconds but terminate if exceeding 150 seconds.'\n"
+        "echo 'INFO: count=3 first=1300 curr=1200 min=1200 max=1300 avg=1250 std=40.8 p5=1200 median=1250 p95=1300'\n"
+        "echo 'INFO: Inference timings in us: Init: 2100, First inference: 1500, Warmup (avg): 1450, Inference (avg): 1250'\n"
+        "echo 'INFO: Memory footprint delta from the start of the tool (MB): init=1.5 overall=2.25'\n"
+        "echo 'INFO: Overall peak memory footprint (MB) via periodic monitoring: 7.5'\n"
+    )
+    r = bench(out / "variants" / WEIRD, "--device", serial, "--runner", "benchmark_model", "--benchmark-binary", stand_in,
+              "--runs", 3, "--warmup", 1, "--threads", 2, "--out", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)["measurements"][0]
+    assert m["runner"] == "benchmark_model" and m["status"] == "ok"
+    assert m["stats"]["p50"] == 1.25 and m["init_ms"] == 2.1 and m["peak_memory_mb"] == 7.5
+    argv = subprocess.run(["adb", "-s", serial, "shell", "cat /data/local/tmp/edgekit/argv.txt"],
+                          capture_output=True, text=True, timeout=60).stdout.splitlines()
+    assert argv[0].startswith("--graph=/data/local/tmp/edgekit/models/") and argv[0].endswith(WEIRD + ".tflite")
+    assert argv[1:] == ["--num_threads=2", "--num_runs=3", "--warmup_runs=1", "--use_xnnpack=false",
+                        "--report_peak_memory_footprint=true"]
+
+
+def test_emulator_option_alone_uses_the_default_profile(device, out, tmp_path):
+    """``--emulator`` with no value (argv ends or the next token is not a profile) means armv7-lowend,
+    started or reused through edgekit.emulator.ensure_running (here: reused, it is running)."""
+    r = bench(out / "variants" / "int8", "--emulator", "--runs", 2, "--warmup", 0, "--threads", 1,
+              "--out", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)["measurements"][0]
+    assert m["status"] == "ok" and m["device"]["profile"] == "armv7-lowend" and m["device"]["emulated"] is True
