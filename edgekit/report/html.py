@@ -22,7 +22,7 @@ from edgekit.report.core import Report, fmt_metric
 from edgekit.report.render import FRONT_MARK, _note, _title, recommendation_text
 
 LABEL_ALL = 40
-W, H = 560, 380
+W, H = 540, 370
 ML, MR, MT, MB = 64, 20, 30, 48
 
 CSS = """
@@ -107,7 +107,8 @@ def svg_plot(report: Report, xm: str, ym: str = "accuracy", pid: str | None = No
     idx = np.flatnonzero(mask)
     if idx.size == 0:
         why = "no device measurements — run edgekit bench" if xm in ("latency", "memory") else "no ranked variants"
-        return head + f'<text class="empty" x="{W / 2}" y="{H / 2}" text-anchor="middle">{_e(why)}</text></svg>'
+        head = head.replace(f'height="{H}" viewBox="0 0 {W} {H}"', f'height="90" viewBox="0 0 {W} 90"')
+        return head + f'<text class="empty" x="{W / 2}" y="55" text-anchor="middle">{_e(why)}</text></svg>'
     x, y = xcol[idx], ycol[idx]
     xlo, xhi = float(x.min()), float(x.max())
     ylo, yhi = float(y.min()), float(y.max())
@@ -172,14 +173,49 @@ def svg_plot(report: Report, xm: str, ym: str = "accuracy", pid: str | None = No
     groups: dict[tuple[int, int], list[int]] = {}
     for k in label:  # one label per position: identical points share it ("a, b")
         groups.setdefault((int(round(px[k])), int(round(py[k]))), []).append(int(k))
-    for ks in groups.values():
+    placed: list[tuple[float, float, float, float]] = []
+    # points are obstacles too, so a label does not cover a neighbour
+    # (only for small plots: with thousands of points every spot is taken anyway)
+    obstacles = [(float(px[k]) - 4, float(py[k]) - 4, float(px[k]) + 4, float(py[k]) + 4) for k in range(len(idx))] if len(idx) <= 300 else []
+    order = sorted(groups.values(), key=lambda ks: (not front_full[ks[0]], float(px[ks[0]])))
+    for ks in order:
         k = ks[0]
-        anchor = "end" if px[k] > ML + pw * 0.75 else "start"
-        dx = -7 if anchor == "end" else 7
         text = ", ".join(names[idx[j]] for j in ks)
-        parts.append(f'<text class="label" x="{px[k] + dx:.1f}" y="{py[k] - 6:.1f}" text-anchor="{anchor}">{_e(text)}</text>')
+        x0, y0 = float(px[k]), float(py[k])
+        box = _place_label(x0, y0, len(text) * 6.0 + 2, placed, obstacles, pw)
+        if box is None:
+            continue  # no free spot: the hover title still names the point
+        bx, by, anchor = box
+        placed.append((bx - (len(text) * 6.0 + 2 if anchor == "end" else 0), by - 10, bx + (0 if anchor == "end" else len(text) * 6.0 + 2), by + 2))
+        parts.append(f'<text class="label" x="{bx:.1f}" y="{by:.1f}" text-anchor="{anchor}">{_e(text)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _place_label(x: float, y: float, w: float, placed: list, obstacles: list, pw: float) -> tuple[float, float, str] | None:
+    """First free spot around (x, y) for a label ``w`` px wide: (text x, baseline y, anchor)."""
+    right_ok = x + 7 + w <= ML + pw + MR - 2
+    cands = []
+    for dy in (-6, 14, -18, 26, -30):
+        for side in (("start", "end") if right_ok else ("end", "start")):
+            cands.append((x + (7 if side == "start" else -7), y + dy, side))
+    for bx, by, anchor in cands:
+        x1 = bx if anchor == "start" else bx - w
+        box = (x1, by - 10, x1 + w, by + 2)
+        if box[0] < ML - 4 or box[2] > W - 2 or box[1] < MT - 10 or box[3] > H - MB + 2:
+            continue
+        if any(_overlap(box, b) for b in placed) or any(_overlap(box, o) for o in obstacles if not _inside(x, y, o)):
+            continue
+        return bx, by, anchor
+    return None
+
+
+def _overlap(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _inside(x: float, y: float, box: tuple) -> bool:
+    return box[0] <= x <= box[2] and box[1] <= y <= box[3]
 
 
 def render_html(report: Report, extra_columns: list[tuple[str, str]] | None = None, title: str = "edgekit report") -> str:
@@ -227,7 +263,11 @@ def render_html(report: Report, extra_columns: list[tuple[str, str]] | None = No
         cells += [f"<td>{_e(fmt_metric(m, report.value(i, m)))}</td>" for m in report.metrics]
         ex = recd.get("extra") or {}
         cells += [f'<td class="extra">{_e(_fmt_extra(ex.get(k)))}</td>' for k, _ in extra]
-        cells.append(f'<td class="note">{_e(_note(report, i))}</td>')
+        note = _note(report, i)
+        r = report.recommendation or {}
+        tag = "recommended" if report.names[i] == r.get("variant") else ("closest (nothing fits)" if report.names[i] == r.get("closest") else "")
+        note = "; ".join(x for x in (tag, note) if x)
+        cells.append(f'<td class="note">{_e(note)}</td>')
         rows.append(f'<tr class="{cls}" data-status="{st}">' + "".join(cells) + "</tr>")
     out.append("".join(rows))
     out.append("</tbody></table>")
