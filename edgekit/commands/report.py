@@ -70,7 +70,9 @@ def report(
             from edgekit.atomic import write_text
             from edgekit.report import render_table
 
-            console = Console(record=True, width=140, file=open("/dev/null", "w"))
+            import io
+
+            console = Console(record=True, width=140, file=io.StringIO())
             render_table(rep, max_rows=max_rows, console=console)
             write_text(out, console.export_text())
         else:
