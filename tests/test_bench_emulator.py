@@ -65,7 +65,7 @@ def device(adb_server):
     from edgekit import emulator
 
     port = _free_port()
-    serial = emulator.ensure_running("armv7-lowend", port=port)
+    serial = emulator.start("armv7-lowend", port=port, private=True).serial   # never handed to others
     yield serial, port
     emulator.stop(port)
 
@@ -183,7 +183,7 @@ def test_kill_emulator_mid_sweep_then_resume_measures_nothing_twice(device, out,
     before = rows(db)
     assert 1 <= len(before) < 6
 
-    emulator.ensure_running("armv7-lowend", port=port)   # restart it
+    emulator.start("armv7-lowend", port=port, private=True)   # restart it
     r = bench(*args, "--resume", "--json")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
@@ -225,9 +225,17 @@ def test_benchmark_model_runner_plumbing_with_a_stand_in_binary(device, out, tmp
 
 def test_emulator_option_alone_uses_the_default_profile(device, out, tmp_path):
     """``--emulator`` with no value (argv ends or the next token is not a profile) means armv7-lowend,
-    started or reused through edgekit.emulator.ensure_running (here: reused, it is running)."""
-    r = bench(out / "variants" / "int8", "--emulator", "--runs", 2, "--warmup", 0, "--threads", 1,
-              "--out", tmp_path, "--json")
+    started or reused through edgekit.emulator.ensure_running; one this test started is stopped."""
+    from edgekit import emulator
+
+    before = {i.port for i in emulator.instances()}
+    try:
+        r = bench(out / "variants" / "int8", "--emulator", "--runs", 2, "--warmup", 0, "--threads", 1,
+                  "--out", tmp_path, "--json")
+    finally:
+        for i in emulator.instances():
+            if i.port not in before:
+                emulator.stop(i.port)
     assert r.returncode == 0, r.stderr
     m = json.loads(r.stdout)["measurements"][0]
     assert m["status"] == "ok" and m["device"]["profile"] == "armv7-lowend" and m["device"]["emulated"] is True
