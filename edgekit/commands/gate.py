@@ -38,6 +38,8 @@ def gate(
     if update_baseline and baseline is None:
         raise EdgekitError("--update-baseline needs --baseline FILE", "e.g. edgekit gate out --baseline baseline.json --update-baseline")
     result = run(results, config=config, baseline_file=baseline, allow_missing_baseline=update_baseline)
+    for w in result.results.warnings:
+        typer.echo(f"edgekit: warning: {w}", err=True)
     typer.echo(render_json(result) if json_out else render_text(result), nl=False)
     if markdown is not None:
         write_text(markdown, render_markdown(result))
