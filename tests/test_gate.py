@@ -215,3 +215,21 @@ def test_help_has_an_example(capsys):
     for cmd in ("gate", "report"):
         assert main([cmd, "--help"]) == 0
         assert "Example: edgekit " + cmd in capsys.readouterr().out
+
+
+def test_exit_codes_of_the_real_command(out, tmp_path):
+    """The installed entry point (a child process) exits 0 / 1 / 2."""
+    import subprocess
+    import sys
+
+    def run(cfg_text):
+        cfg = config(tmp_path, cfg_text)
+        return subprocess.run([sys.executable, "-m", "edgekit.cli", "gate", str(out), "--config", str(cfg)],
+                              capture_output=True, text=True, timeout=120)
+
+    ok = run(HOST_BUDGETS)
+    assert ok.returncode == 0 and "gate passed" in ok.stdout
+    broken = run(HOST_BUDGETS.replace('"200 kB"', '"100 kB"'))
+    assert broken.returncode == 1 and "gate FAILED" in broken.stdout
+    bad = run(HOST_BUDGETS.replace("max_size", "max_bytes", 1))
+    assert bad.returncode == 2 and "edgekit.toml:7: unknown key 'max_bytes'" in bad.stderr and "Traceback" not in bad.stderr
