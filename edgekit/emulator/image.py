@@ -91,7 +91,7 @@ def rootfs_path() -> Path:
     """The rootfs of the current recipe's image; a one-line error when it is not built."""
     if not image_ready():
         raise EdgekitError(
-            f"the device image is not built ({image_dir()} missing)",
+            f"the device image is not built (no complete image at {image_dir()})",
             hint="run `edgekit emulator build` (or `bash scripts/setup.sh`)",
         )
     return image_dir() / "rootfs"
@@ -145,8 +145,19 @@ def _run(cmd: list[str], log_file: Path, what: str, env: dict | None = None, tim
     with open(log_file, "ab") as fh:
         fh.write(f"\n$ {' '.join(cmd)}\n".encode())
         fh.flush()
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env or _host_env(), timeout=timeout,
-                              preexec_fn=_die_with_parent)
+        # Own process group, so that an interrupted build can kill debootstrap *and* its children
+        # (dpkg, wget ...) before removing the temp dir they write into.
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env or _host_env(),
+                                preexec_fn=_die_with_parent, start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except BaseException:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            raise
     if proc.returncode != 0:
         tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["?"]
         raise EdgekitError(f"{what} failed (exit {proc.returncode}): {tail[0][:200]}", hint=f"see {log_file}")
@@ -280,7 +291,11 @@ def build_image(force: bool = False, log: Log | None = None) -> Path:
                 shutil.rmtree(old, ignore_errors=True)
             os.rename(tmp, final)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            for _ in range(3):
+                shutil.rmtree(tmp, ignore_errors=True)
+                if not tmp.exists():
+                    break
+                time.sleep(0.5)
             raise
     log(f"image {key} built in {time.time() - t0:.0f} s ({final})")
     return final
