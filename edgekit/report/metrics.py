@@ -136,7 +136,8 @@ def metric_value(record: dict[str, Any], metric: str, sel: Selection) -> tuple[f
         if not host:
             return None, "no host evaluation (eval.json)"
         if host.get("accuracy") is None:
-            return None, f"host evaluation {host.get('status', 'missing')}"
+            err = host.get("error")
+            return None, f"host evaluation {host.get('status', 'missing')}" + (f": {err}" if err else "")
         return float(host["accuracy"]), None
     m = pick_measurement(record, sel)
     if m is None:
