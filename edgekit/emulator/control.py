@@ -130,6 +130,8 @@ def adb_connect(serial: str, timeout: float = 15.0) -> None:
     """`adb connect` exits 0 even when it fails: parse its text, then wait for state `device`."""
     deadline = time.time() + timeout
     last = ""
+    if adb_states().get(serial) == "offline":  # a stale transport (e.g. the daemon was restarted)
+        adb_disconnect(serial)
     while True:
         proc = adb("connect", serial)
         last = (proc.stdout + proc.stderr).strip()
