@@ -231,6 +231,12 @@ def start(profile: str = DEFAULT_PROFILE, port: int | None = DEFAULT_PORT, host:
         raise EdgekitError(f"profile {prof.name} describes a real phone, not an emulated one",
                            hint="use armv7-lowend or armv7-midrange")
     check_host()
+    # One start/stop at a time on this machine: several sessions may call ensure_running at once.
+    with image._locked(run_root() / ".lock"):
+        return _start_locked(prof, port, host, log, private)
+
+
+def _start_locked(prof, port: int | None, host: str, log, private: bool) -> Instance:
     if port is None:
         port = free_port(host)
     if not 1 <= port <= 65535:
@@ -277,7 +283,7 @@ def start(profile: str = DEFAULT_PROFILE, port: int | None = DEFAULT_PORT, host:
             raise EdgekitError(f"the emulated device exited while starting: {tail}")
         if time.time() > deadline:
             tail = _log_tail(d / "daemon.log")
-            stop(port)
+            _stop_locked([load_instance(port)], log)
             raise EdgekitError(f"the emulated device did not come up in {START_TIMEOUT:.0f} s: {tail}")
         time.sleep(0.05)
     inst = load_instance(port)
@@ -285,7 +291,7 @@ def start(profile: str = DEFAULT_PROFILE, port: int | None = DEFAULT_PORT, host:
     try:
         inst.serial = connect_instance(inst)
     except EdgekitError:
-        stop(port)
+        _stop_locked([inst], log)
         raise
     log(f"started {serial} ({prof.name})")
     return inst
@@ -316,8 +322,16 @@ def _cleanup(inst: Instance | None) -> None:
 def stop(port: int | None = None, log=None) -> list[Instance]:
     """Stop the emulated device on ``port`` (all when None): disconnect adb, end the daemon and all it ran."""
     log = log or (lambda msg: None)
-    targets = [i for i in instances() if port is None or i.port == port]
+    with image._locked(run_root() / ".lock"):
+        targets = [i for i in instances() if port is None or i.port == port]
+        _stop_locked(targets, log)
+    return targets
+
+
+def _stop_locked(targets: list, log) -> None:
     for inst in targets:
+        if inst is None:
+            continue
         try:
             adb_disconnect(inst.serial)
         except EdgekitError:
@@ -342,7 +356,6 @@ def stop(port: int | None = None, log=None) -> list[Instance]:
             except EdgekitError:
                 pass
         log(f"stopped {inst.serial} ({inst.profile})")
-    return targets
 
 
 def status() -> list[dict]:
