@@ -104,20 +104,26 @@ def main(argv=None):
     p.add_argument("--pred-out", default=None)
     p.add_argument("--check-only", action="store_true")
     p.add_argument("--no-xnnpack", action="store_true", help="builtin kernels only (no default delegates)")
+    p.add_argument("--runtime", default="tflite_runtime", choices=("tflite_runtime", "ai_edge_litert"),
+                   help="Python package providing the Interpreter (host comparisons only; devices have tflite_runtime)")
     a = p.parse_args(argv)
 
     res = {"status": "ok", "reason": None, "runtime": {"python": platform.python_version(), "machine": platform.machine()}}
     t0 = time.perf_counter_ns()
     try:
+        import importlib
+
         import numpy as np
-        from tflite_runtime.interpreter import Interpreter
-        import tflite_runtime
+
+        rt = importlib.import_module(a.runtime)
+        rt_interp = importlib.import_module(a.runtime + ".interpreter")
+        Interpreter = rt_interp.Interpreter
     except Exception as exc:  # no runtime on this device
-        res.update(status="failed", reason="cannot import numpy/tflite_runtime: %s: %s" % (type(exc).__name__, exc))
+        res.update(status="failed", reason="cannot import numpy/%s: %s: %s" % (a.runtime, type(exc).__name__, exc))
         _emit(res)
         return 3
     res["imports_ms"] = _ms(time.perf_counter_ns() - t0)
-    res["runtime"].update({"tflite_runtime": getattr(tflite_runtime, "__version__", "?"), "numpy": np.__version__})
+    res["runtime"].update({a.runtime: getattr(rt, "__version__", "?"), "numpy": np.__version__})
     res["memory"] = {"baseline": _memory()}
 
     # -- load check (compatibility first) ----------------------------------------------------------
@@ -125,9 +131,7 @@ def main(argv=None):
     try:
         kw = {}
         if a.no_xnnpack:
-            from tflite_runtime.interpreter import OpResolverType
-
-            kw["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            kw["experimental_op_resolver_type"] = rt_interp.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         interp = Interpreter(model_path=a.model, num_threads=a.threads, **kw)
         interp.allocate_tensors()
     except Exception as exc:
