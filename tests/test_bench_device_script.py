@@ -75,3 +75,14 @@ def test_parse_script_output_picks_the_marked_line():
     assert parse_script_output("noise\nEDGEKIT_RESULT {\"status\": \"ok\"}\n") == {"status": "ok"}
     assert parse_script_output("Segmentation fault\n") is None
     assert parse_script_output("EDGEKIT_RESULT {broken\n") is None
+
+
+def test_batched_and_per_example_evaluation_agree_bit_for_bit(models, tmp_path):
+    got = {}
+    for batch in (1, 5, 64):
+        pred = tmp_path / f"p{batch}.npy"
+        _, res = run_script("--model", models / "int8.tflite", "--runs", 1, "--warmup", 0, "--eval-batch", batch,
+                            "--eval-x", models / "eval_x.npy", "--pred-out", pred)
+        assert res["eval"]["mode"] == ("per-example" if batch == 1 else "batched")
+        got[batch] = np.load(pred)
+    assert (got[1] == got[5]).all() and (got[1] == got[64]).all() and got[5].shape == (12, 4)

@@ -9,7 +9,8 @@ pushed to ``/data/local/tmp/edgekit/device_script.py`` and run as::
 Order: imports -> load (Interpreter + allocate_tensors; a failure here is reported verbatim with
 status ``incompatible``) -> first inference -> warm-up runs -> N timed runs (each timed with
 time.perf_counter_ns around ``invoke()`` only, inputs set once beforehand, every run kept) ->
-memory -> optional evaluation set (one example per invoke, predictions saved as .npy).
+memory -> optional evaluation set (batches of --eval-batch on a second interpreter when the graph
+allows a resized batch, else one example per invoke; predictions saved as .npy).
 Prints exactly one line on stdout: ``EDGEKIT_RESULT {json}``; everything else goes to stderr.
 """
 
@@ -80,17 +81,68 @@ def _make_input(np, d, rng):
     return np.zeros(shape, dtype=dt)
 
 
-def _to_input(np, x, d):
-    """One example (no batch axis) -> the input tensor, quantising float data for int models."""
+def _prep(np, x, d):
+    """Data -> the input tensor's dtype, quantising float data for int8/uint8 models (scale, zero point)."""
     dt = np.dtype(d["dtype"])
     x = np.asarray(x)
-    shape = [int(s) for s in d["shape"]]
     if dt.kind in "iu" and x.dtype.kind == "f":
         scale, zp = d.get("quantization") or (0.0, 0)
         if scale:
             info = np.iinfo(dt)
             x = np.clip(np.round(x.astype(np.float64) / scale + zp), info.min, info.max)
-    return x.astype(dt).reshape(shape)
+    return x.astype(dt)
+
+
+def _to_input(np, x, d):
+    """One example (no batch axis) -> the input tensor."""
+    return _prep(np, x, d).reshape([int(s) for s in d["shape"]])
+
+
+def _evaluate(np, interp, Interpreter, a, x, d_in, d_out):
+    """Predictions for every example of ``x``: batches of ``--eval-batch`` on a second interpreter
+    when the graph accepts a resized batch (checked: output batch must follow), else one by one."""
+    n = int(x.shape[0])
+    shape = [int(s) for s in d_in["shape"]]
+    batch = max(1, min(a.eval_batch, n))
+    if batch > 1:
+        try:
+            ev = Interpreter(model_path=a.model, num_threads=a.threads, **_resolver_kw(a))
+            ev.resize_tensor_input(d_in["index"], [batch] + shape[1:], strict=False)
+            ev.allocate_tensors()
+            e_in, e_out = ev.get_input_details()[0], ev.get_output_details()[0]
+            chunks = []
+            for start in range(0, n, batch):
+                xb = _prep(np, x[start:start + batch], e_in)
+                if len(xb) < batch:  # pad the last chunk: no re-allocation
+                    xb = np.concatenate([xb, np.zeros((batch - len(xb),) + xb.shape[1:], dtype=xb.dtype)])
+                ev.set_tensor(e_in["index"], xb)
+                ev.invoke()
+                y = ev.get_tensor(e_out["index"])
+                if y.ndim == 0 or y.shape[0] != batch:
+                    raise ValueError("output batch does not follow the input batch")
+                chunks.append(y[: min(batch, n - start)].copy())
+            return np.concatenate(chunks, axis=0), "batched"
+        except Exception:  # a graph with a hard-coded batch of 1: one example at a time
+            pass
+    preds = None
+    for i in range(n):
+        interp.set_tensor(d_in["index"], _to_input(np, x[i], d_in))
+        interp.invoke()
+        y = interp.get_tensor(d_out["index"])
+        if preds is None:
+            preds = np.empty((n,) + tuple(y.shape[1:]), dtype=y.dtype)
+        preds[i] = y[0]
+    if preds is None:
+        preds = np.empty((0,), dtype=np.float32)
+    return preds, "per-example"
+
+
+def _resolver_kw(a):
+    if not a.no_xnnpack:
+        return {}
+    import importlib
+
+    return {"experimental_op_resolver_type": importlib.import_module(a.runtime + ".interpreter").OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
 
 
 def main(argv=None):
@@ -102,6 +154,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-x", default=None)
     p.add_argument("--pred-out", default=None)
+    p.add_argument("--eval-batch", type=int, default=64)
     p.add_argument("--check-only", action="store_true")
     p.add_argument("--no-xnnpack", action="store_true", help="builtin kernels only (no default delegates)")
     p.add_argument("--runtime", default="tflite_runtime", choices=("tflite_runtime", "ai_edge_litert"),
@@ -129,10 +182,7 @@ def main(argv=None):
     # -- load check (compatibility first) ----------------------------------------------------------
     t0 = time.perf_counter_ns()
     try:
-        kw = {}
-        if a.no_xnnpack:
-            kw["experimental_op_resolver_type"] = rt_interp.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        interp = Interpreter(model_path=a.model, num_threads=a.threads, **kw)
+        interp = Interpreter(model_path=a.model, num_threads=a.threads, **_resolver_kw(a))
         interp.allocate_tensors()
     except Exception as exc:
         res.update(status="incompatible", reason=str(exc).strip() or type(exc).__name__)
@@ -179,21 +229,11 @@ def main(argv=None):
         t0 = time.perf_counter_ns()
         try:
             x = np.load(a.eval_x, mmap_mode="r")
-            d_in, d_out = ins[0], outs[0]
-            preds = None
-            for i in range(x.shape[0]):
-                interp.set_tensor(d_in["index"], _to_input(np, x[i], d_in))
-                invoke()
-                y = interp.get_tensor(d_out["index"])
-                if preds is None:
-                    preds = np.empty((x.shape[0],) + tuple(y.shape[1:]), dtype=y.dtype)
-                preds[i] = y[0]
-            if preds is None:
-                preds = np.empty((0,), dtype=np.float32)
+            preds, mode = _evaluate(np, interp, Interpreter, a, x, ins[0], outs[0])
             tmp = a.pred_out + ".tmp.npy"
             np.save(tmp, preds)
             os.replace(tmp, a.pred_out)
-            res["eval"] = {"n": int(x.shape[0]), "seconds": (time.perf_counter_ns() - t0) / 1e9, "pred": a.pred_out}
+            res["eval"] = {"n": int(x.shape[0]), "seconds": (time.perf_counter_ns() - t0) / 1e9, "pred": a.pred_out, "mode": mode}
         except Exception as exc:
             res.update(status="failed", reason="evaluation failed: %s: %s" % (type(exc).__name__, exc))
             _emit(res)
