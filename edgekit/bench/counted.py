@@ -1,0 +1,127 @@
+"""``edgekit bench --metric instructions``: counted runs of the python runner (issue 6).
+
+On the emulated device the device script runs through the counted execution route
+(``edgekit-counted``, see :mod:`edgekit.emulator.counting`): dynamic qemu-arm with the
+instruction-counting plugin, one thread, a fixed guest environment. The script marks phases
+with an unused syscall; the plugin appends the running counts at every mark to a file on the
+device, pulled back here and turned into ``Measurement.instructions``.
+
+Marks (tag, index) the device script sets::
+
+    1 after the imports           2 after Interpreter() + allocate_tensors()
+    5, 6 an empty pair (the cost of the marks and the clock reads themselves, subtracted)
+    3 i / 4 i around invoke number i (0 = first, 1..W warm-up, W+1.. timed)
+    9 done
+
+A real phone has no such route: ``--metric instructions`` says so and stops.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from edgekit.errors import EdgekitError
+
+METRICS = ("latency", "instructions")
+TAG_IMPORTED, TAG_LOADED, TAG_BEGIN, TAG_END, TAG_CAL_BEGIN, TAG_CAL_END, TAG_DONE = 1, 2, 3, 4, 5, 6, 9
+COMMAND = "edgekit-counted"
+
+
+def probe(dev: Any) -> str | None:
+    """The counted route's banner on the emulated device; None on anything else (a real phone)."""
+    r = dev.shell(f"{COMMAND} --probe", timeout=60)
+    line = (r.stdout or "").strip().splitlines()
+    if r.returncode == 0 and line and line[0].startswith(f"{COMMAND} 1 "):
+        return line[0]
+    return None
+
+
+def require(dev: Any) -> dict[str, str]:
+    banner = probe(dev)
+    if banner is None:
+        raise EdgekitError(
+            f"--metric instructions is unavailable on device {dev.serial}: instruction counts come from the "
+            "emulated ARMv7 CPU (qemu), which a real phone does not have",
+            hint="measure with --emulator [PROFILE], or use --metric latency on this device",
+        )
+    info = {}
+    for part in banner.split()[2:]:
+        k, _, v = part.partition("=")
+        info[k] = v
+    return info
+
+
+def command(script_argv: Sequence[str], out_remote: str, cwd: str) -> str:
+    from edgekit.bench.device import shell_join
+
+    return shell_join([COMMAND, "--out", out_remote, "--cwd", cwd, "--", *script_argv])
+
+
+def _net(d: dict[str, int], cal: dict[str, int] | None) -> dict[str, int]:
+    if not cal:
+        return dict(d)
+    return {k: v - cal.get(k, 0) for k, v in d.items()}
+
+
+def record(text: str, warmup: int, runs: int, profile: str | None, probe_info: dict[str, str] | None = None) -> dict[str, Any]:
+    """``Measurement.instructions`` from the plugin's count log."""
+    from edgekit.emulator.counting import diff, parse_log
+
+    log = parse_log(text)
+    by: dict[tuple[int, int], Any] = {}
+    for m in log.marks:
+        by.setdefault((m.tag, m.index), m)
+    cal = None
+    if (TAG_CAL_BEGIN, 0) in by and (TAG_CAL_END, 0) in by:
+        cal = diff(by[(TAG_CAL_BEGIN, 0)], by[(TAG_CAL_END, 0)])
+    invokes: list[dict[str, int]] = []
+    i = 0
+    while (TAG_BEGIN, i) in by and (TAG_END, i) in by:
+        invokes.append(_net(diff(by[(TAG_BEGIN, i)], by[(TAG_END, i)]), cal))
+        i += 1
+    load = diff(by[(TAG_IMPORTED, 0)], by[(TAG_LOADED, 0)]) if (TAG_IMPORTED, 0) in by and (TAG_LOADED, 0) in by else None
+    first = invokes[0] if invokes else None
+    warm = invokes[1:1 + warmup]
+    timed = invokes[1 + warmup:1 + warmup + runs]
+    per_invoke = timed[0] if timed else (warm[0] if warm else first)
+    rec: dict[str, Any] = {
+        "unit": "guest instructions",
+        "per_invoke": per_invoke["total"] if per_invoke else None,
+        "classes": {k: v for k, v in per_invoke.items() if k != "total"} if per_invoke else {},
+        "timed": [x["total"] for x in timed],
+        "warmup": [x["total"] for x in warm],
+        "first_invoke": first["total"] if first else None,
+        "load": load["total"] if load else None,
+        "load_classes": {k: v for k, v in load.items() if k != "total"} if load else {},
+        "deterministic": len({x["total"] for x in timed}) <= 1 if timed else None,
+        "mark_overhead": cal["total"] if cal else None,
+        "complete": (TAG_DONE, 0) in by and len(timed) == runs,
+        "marks": len(log.marks),
+        "qemu_cpu": (probe_info or {}).get("cpu"),
+        "plugin": (probe_info or {}).get("plugin"),
+        "decode": log.stats,
+    }
+    if per_invoke:
+        rec.update(estimates_for(rec["classes"], profile))
+    return rec
+
+
+def estimates_for(classes: dict[str, int], profile: str | None) -> dict[str, Any]:
+    """``estimate`` (the measured device profile's cost model) and ``estimates`` (every shipped
+    profile with a cost model, keyed by profile) — all labelled as estimates."""
+    from edgekit import costmodel
+    from edgekit.emulator.profiles import list_profiles
+
+    out: dict[str, Any] = {"estimate": None, "estimates": {}}
+    for name in list_profiles():
+        try:
+            model = costmodel.load(name)
+        except EdgekitError:
+            continue
+        if model is None:
+            continue
+        est = costmodel.estimate(classes, model)
+        out["estimates"][name] = est
+        if name == profile:
+            out["estimate"] = est
+    return out

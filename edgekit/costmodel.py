@@ -1,0 +1,121 @@
+"""Estimated latency on a real core from counted guest instructions (issue 6).
+
+A device profile may carry a ``[cost_model]`` table (see ``devices/README.md``)::
+
+    [cost_model]
+    core = "Cortex-A7"
+    clock_mhz = 1300
+    sources = ["...", "..."]          # where the cycle figures come from
+    [cost_model.cycles]               # average cycles per executed instruction of each class
+    alu = 0.75
+    ...
+
+``estimate(classes, model)`` = sum(count[class] * cycles[class]) / clock. It is an **estimate**:
+a per-class average cost, blind to cache misses, dependency stalls and dual-issue pairing of the
+actual code. Use it to compare variants and to gate; never present it as a measured phone latency
+(every label says "est.").
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from edgekit.errors import EdgekitError
+
+ESTIMATE_LABEL = "est."
+
+
+@dataclass(frozen=True)
+class CostModel:
+    core: str
+    clock_mhz: float
+    cycles: dict[str, float]
+    sources: tuple[str, ...] = ()
+    profile: str | None = None
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"core": self.core, "clock_mhz": self.clock_mhz, "cycles": dict(self.cycles),
+                "sources": list(self.sources), "profile": self.profile}
+
+
+def from_table(table: Mapping[str, Any], where: str = "cost_model", profile: str | None = None) -> CostModel:
+    if not isinstance(table, Mapping):
+        raise EdgekitError(f"{where}: [cost_model] must be a table")
+    core = table.get("core")
+    clock = table.get("clock_mhz")
+    cycles = table.get("cycles")
+    if not isinstance(core, str) or not core:
+        raise EdgekitError(f"{where}: cost_model.core must name the core, e.g. \"Cortex-A7\"")
+    if not isinstance(clock, (int, float)) or clock <= 0:
+        raise EdgekitError(f"{where}: cost_model.clock_mhz must be a positive number")
+    if not isinstance(cycles, Mapping) or not cycles:
+        raise EdgekitError(f"{where}: [cost_model.cycles] must give cycles per instruction class")
+    out: dict[str, float] = {}
+    for k, v in cycles.items():
+        if not isinstance(v, (int, float)) or v < 0:
+            raise EdgekitError(f"{where}: cost_model.cycles.{k} must be a number >= 0")
+        out[str(k)] = float(v)
+    from edgekit.emulator.counting import CLASSES
+
+    missing = [c for c in CLASSES if c not in out]
+    if missing:
+        raise EdgekitError(f"{where}: cost_model.cycles lacks {', '.join(missing)}",
+                           hint=f"give cycles for every class: {', '.join(CLASSES)}")
+    sources = table.get("sources", [])
+    if isinstance(sources, str):
+        sources = [sources]
+    return CostModel(core=core, clock_mhz=float(clock), cycles=out, sources=tuple(str(s) for s in sources),
+                     profile=profile, notes=str(table.get("notes", "")))
+
+
+def load(profile: str | Path) -> CostModel | None:
+    """The cost model of a device profile (name or path), or None when it has none."""
+    from edgekit.emulator.profiles import load_profile
+
+    p = load_profile(profile)
+    if p.path is None:
+        return None
+    data = tomllib.loads(Path(p.path).read_text(encoding="utf-8"))
+    table = data.get("cost_model")
+    if table is None:
+        return None
+    return from_table(table, where=str(p.path), profile=p.name)
+
+
+def estimate(classes: Mapping[str, int | float], model: CostModel) -> dict[str, Any]:
+    """Cycles and milliseconds (an estimate) for the given per-class instruction counts."""
+    cycles = 0.0
+    for cls, n in classes.items():
+        if cls == "total":
+            continue
+        cycles += float(n) * model.cycles.get(cls, model.cycles.get("other", 1.0))
+    ms = cycles / (model.clock_mhz * 1e3)
+    return {"estimate": True, "core": model.core, "clock_mhz": model.clock_mhz, "cycles": round(cycles),
+            "ms": ms, "profile": model.profile}
+
+
+def mix(classes: Mapping[str, int | float]) -> dict[str, float]:
+    """Fraction of each class in the total."""
+    total = float(sum(v for k, v in classes.items() if k != "total")) or 1.0
+    return {k: float(v) / total for k, v in classes.items() if k != "total"}
+
+
+def mix_text(classes: Mapping[str, int | float], top: int = 4) -> str:
+    """``neon_float 41% · ldst 22% · alu 18% · simd_ldst 9%`` (largest classes first)."""
+    m = sorted(mix(classes).items(), key=lambda kv: -kv[1])
+    return " · ".join(f"{k} {v:.0%}" for k, v in m[:top] if v > 0)
+
+
+def format_count(n: int | float | None) -> str:
+    if n is None:
+        return "—"
+    n = float(n)
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3f}{unit}".replace(".000", "")
+    return f"{n:.0f}"
