@@ -75,6 +75,15 @@ def _f(v: float | None, fmt: str = "{:.2f}") -> str:
     return "-" if v is None else fmt.format(v)
 
 
+def _host_acc(m: Measurement, host_acc: dict[str, float | None]) -> str:
+    """Host accuracy on the same examples as the device (when measured), else the variant's eval.json."""
+    same = (m.detail or {}).get("accuracy") or {}
+    if same.get("host_accuracy_same_examples") is not None:
+        agree = same.get("agreement_with_host")
+        return f"{same['host_accuracy_same_examples']:.4f}" + ("" if agree in (None, 1.0) else f" ({agree:.1%} agree)")
+    return _f(host_acc.get(m.sha256), "{:.4f}")
+
+
 def summary_table(ms: Sequence[Measurement], targets: Sequence[Any], result: Any, db: Path) -> None:
     console = Console()
     if not console.is_terminal:
@@ -104,9 +113,11 @@ def summary_table(ms: Sequence[Measurement], targets: Sequence[Any], result: Any
             escape(m.variant), m.device_serial, str(m.threads), status,
             _f(m.size_bytes / 1024 if m.size_bytes else None, "{:.1f}"),
             _f(s.get("p50"), "{:.3g}"), _f(s.get("p90"), "{:.3g}"), ci, _f(s.get("cv"), "{:.1%}"),
-            _f(m.peak_memory_mb, "{:.1f}"), _f(m.accuracy, "{:.4f}"), _f(host_acc.get(m.sha256), "{:.4f}"), warn,
+            _f(m.peak_memory_mb, "{:.1f}"), _f(m.accuracy, "{:.4f}"), _host_acc(m, host_acc), warn,
         )
     console.print(t)
+    if any(m.accuracy is not None for m in ms):
+        console.print("acc host: the host's tflite-runtime on the same examples as the device (eval.json when no device accuracy)")
     for n in notes:
         console.print(n, markup=False, highlight=False)
     console.print(f"measured now: {result.measured}, already stored and skipped (--resume): {result.skipped}")
