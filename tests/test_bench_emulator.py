@@ -239,3 +239,31 @@ def test_emulator_option_alone_uses_the_default_profile(device, out, tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads(r.stdout)["measurements"][0]
     assert m["status"] == "ok" and m["device"]["profile"] == "armv7-lowend" and m["device"]["emulated"] is True
+
+
+def test_non_arm_abi_is_refused_unless_allowed_and_devices_run_in_parallel(device, out, tmp_path):
+    """A second emulated device whose profile claims x86_64: refused without --allow-abi; with it,
+    both devices are measured in the same sweep (one worker each)."""
+    from edgekit import emulator
+
+    serial, _ = device
+    src = (Path(emulator.load_profile("armv7-lowend").path)).read_text()
+    prof = tmp_path / "x86-test.toml"
+    prof.write_text(src.replace('name = "armv7-lowend"', 'name = "x86-test"')
+                    .replace('"ro.product.cpu.abi" = "armeabi-v7a"', '"ro.product.cpu.abi" = "x86_64"'))
+    port = _free_port()
+    other = emulator.start(str(prof), port=port, private=True).serial
+    try:
+        r = bench(out / "variants" / "int8", "--device", serial, "--device", other, "--runs", 2, "--warmup", 0,
+                  "--threads", 1, "--out", tmp_path / "o", "--json")
+        assert r.returncode == 2 and "x86_64" in r.stderr and "--allow-abi" in r.stderr, r.stderr
+        assert not (tmp_path / "o" / "bench.sqlite").exists()
+        r = bench(out / "variants" / "int8", "--device", serial, "--device", other, "--allow-abi", "--runs", 2,
+                  "--warmup", 0, "--threads", 1, "--out", tmp_path / "o", "--json")
+        assert r.returncode == 0, r.stderr
+        ms = json.loads(r.stdout)["measurements"]
+        assert sorted(m["device_serial"] for m in ms) == sorted([serial, other])
+        assert {m["device"]["abi"] for m in ms} == {"armeabi-v7a", "x86_64"}
+        assert {m["device"].get("profile") for m in ms} == {"armv7-lowend", "x86-test"}
+    finally:
+        emulator.stop(port)

@@ -212,7 +212,7 @@ class Device:
         info["machine"] = rest[2] if len(rest) > 2 and rest[2] else None
         if self.profile:
             info["profile"] = self.profile
-            info["emulated"] = True
+            info["emulated"] = (info.get("hardware") or "").startswith("qemu") or _TCP_SERIAL.match(self.serial) is not None
         self.info = info
         return info
 
@@ -239,10 +239,26 @@ def open_devices(serials: Sequence[str]) -> list[Device]:
         serials = online
     devices = []
     for s in dict.fromkeys(serials):
-        d = Device(s)
+        d = Device(s, profile=profile_for(s))
         d.ensure_online()
         devices.append(d)
     return devices
+
+
+def profile_for(serial: str) -> str | None:
+    """The profile naming this serial: a running emulated device's, or a real phone's devices/*.toml."""
+    try:
+        from edgekit import emulator
+
+        for inst in emulator.instances():
+            if inst.serial == serial:
+                return inst.profile
+        from edgekit.emulator.profiles import profile_for_serial
+
+        p = profile_for_serial(serial)
+        return p.name if p else None
+    except Exception:  # noqa: BLE001 - naming is a nicety, never a failure
+        return None
 
 
 def emulator_device(profile: str | None) -> Device:
