@@ -124,7 +124,7 @@ def status(
         for col in ("serial", "profile", "state", "daemon", "adb", "pid", "memory cap"):
             t.add_column(col)
         for r in rows:
-            cap = "-" if r["daemon"] != "running" else ("enforced" if r.get("memory_cap_enforced") else "NOT enforced")
+            cap = "-" if r["daemon"] != "running" else f"{r.get('memory_cap_mb')} MB ({r.get('memory_cap_by')})"
             t.add_row(r["serial"], r["profile"], r["state"], r["daemon"], r["adb"], str(r["pid"]), cap)
         Console().print(t)
         for r in rows:

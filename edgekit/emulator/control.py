@@ -60,7 +60,7 @@ class Instance:
     def as_dict(self) -> dict:
         return {"serial": self.serial, "profile": self.profile, "host": self.host, "port": self.port, "pid": self.pid,
                 "run_dir": str(self.run_dir), "log": str(self.log_path),
-                "memory_cap_enforced": self.daemon.get("memory_cap_enforced")}
+                "memory_cap_mb": self.daemon.get("memory_cap_mb"), "memory_cap_by": self.daemon.get("memory_cap_by")}
 
 
 def _is_our_daemon(pid: int, port: int) -> bool:
@@ -294,6 +294,9 @@ def _start_locked(prof, port: int | None, host: str, log, private: bool) -> Inst
         _stop_locked([inst], log)
         raise
     log(f"started {serial} ({prof.name})")
+    if inst.daemon.get("memory_cap_by") == "rss watchdog":
+        sys.stderr.write(f"edgekit: warning: no writable memory cgroup on this host: the {prof.memory_mb} MB memory cap of "
+                         f"{prof.name} is enforced by polling RSS only (a fast allocation can overshoot)\n")
     return inst
 
 

@@ -53,10 +53,12 @@ COUNTED_ENV = {
     "LANG": "C.UTF-8",
     "PYTHONHASHSEED": "0",
     "PYTHONDONTWRITEBYTECODE": "1",
-    # Debian's libblas.so.3 is an absolute symlink via /etc/alternatives, which -L would resolve on
-    # the host: point the loader at the real directories instead.
-    "LD_LIBRARY_PATH": "/usr/lib/arm-linux-gnueabihf/blas:/usr/lib/arm-linux-gnueabihf/lapack",
 }
+# Debian's libblas.so.3 is an absolute symlink via /etc/alternatives, which -L resolves on the host,
+# and qemu 7.2 does not redirect stat/statx under -L (so the guest's ld.so would think guest-path
+# library directories do not exist): point the loader at the real directories by their host path
+# (under the fixed root, so the string is the same for every device instance).
+LIBRARY_DIRS = ("usr/lib/arm-linux-gnueabihf/blas", "usr/lib/arm-linux-gnueabihf/lapack")
 ALLOWED_OUT = "/data/local/tmp/"
 
 
@@ -297,8 +299,9 @@ def counted_argv(req: CountedRequest, root: Path, qemu_cpu: str) -> tuple[list[s
         raise CountedUsage("--out may not contain ','")
     plugin = build_plugin()
     argv = [require_qemu_arm(), "-L", str(base), "-cpu", qemu_cpu, "-plugin", ",".join([str(plugin), *plugin_args]),
-            "-0", req.argv[0], str(host_prog), *req.argv[1:]]
-    return argv, dict(COUNTED_ENV), cwd
+            str(host_prog), *req.argv[1:]]
+    env = dict(COUNTED_ENV, LD_LIBRARY_PATH=":".join(f"{base}/{d}" for d in LIBRARY_DIRS))
+    return argv, env, cwd
 
 
 def probe_text(qemu_cpu: str) -> str:

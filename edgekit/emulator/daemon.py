@@ -29,6 +29,7 @@ from edgekit.emulator.sync_service import StreamClosed, SyncService
 READY_FILE = "daemon.json"
 STATE_FILE = "state.json"
 SHELL_CHUNK = 32 * 1024
+WATCHDOG_PERIOD = 0.1
 
 
 def log(msg: str) -> None:
@@ -234,7 +235,40 @@ class Device:
         await SyncService(stream, self.root, log).run()
 
     def oom_kills(self) -> int:
-        return self.cgroup.oom_kills() if self.cgroup else 0
+        return self.cgroup.oom_kills() if self.cgroup else self.watchdog_kills
+
+    watchdog_kills = 0
+
+    async def memory_watchdog(self) -> None:
+        """Fallback cap without a cgroup: sum the RSS of every device process (the sessions the
+        daemon started), SIGKILL the largest while the sum exceeds the cap."""
+        cap = (self.profile.memory_mb or 0) << 20
+        page = os.sysconf("SC_PAGE_SIZE")
+        while True:
+            await asyncio.sleep(WATCHDOG_PERIOD)
+            if not self.procs:
+                continue
+            usage: list[tuple[int, int]] = []
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    stat = Path(entry.path, "stat").read_text()
+                    fields = stat[stat.rindex(")") + 2:].split()
+                    if int(fields[3]) in self.procs:  # session id
+                        rss = int(Path(entry.path, "statm").read_text().split()[1]) * page
+                        usage.append((rss, int(entry.name)))
+                except (OSError, ValueError, IndexError):
+                    continue
+            total = sum(r for r, _ in usage)
+            if total > cap and usage:
+                rss, pid = max(usage)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    self.watchdog_kills += 1
+                    log(f"memory watchdog: {total >> 20} MB > cap {cap >> 20} MB: killed pid {pid} ({rss >> 20} MB)")
+                except ProcessLookupError:
+                    pass
 
     async def shell(self, stream: Stream, service: str) -> None:
         v2, use_pty, term, command = parse_shell_service(service)
@@ -389,9 +423,12 @@ async def serve(device: Device, host: str, port: int, ready) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
+    watchdog = asyncio.create_task(device.memory_watchdog()) if device.cgroup is None else None
     ready()
     await stop.wait()
     log("stopping")
+    if watchdog is not None:
+        watchdog.cancel()
     server.close()
     for pid in list(device.procs):
         try:
@@ -439,9 +476,10 @@ def main(argv: list[str] | None = None) -> int:
     rootfs = Path(args.rootfs) if args.rootfs else image.rootfs_path()
     guest.unshare_mounts()
     root = guest.prepare_root(rootfs, run_dir, profile, log)
-    cgroup = MemoryCgroup.create(f"port-{args.port}", profile.memory_mb << 20)
+    cgroup = None if os.environ.get("EDGEKIT_EMULATOR_NO_CGROUP") else MemoryCgroup.create(f"port-{args.port}", profile.memory_mb << 20)
     if cgroup is None:
-        log(f"WARNING: no writable memory cgroup: the {profile.memory_mb} MB cap is NOT enforced")
+        log(f"no writable memory cgroup: the {profile.memory_mb} MB cap is enforced by polling RSS "
+            f"every {WATCHDOG_PERIOD} s (a fast allocation can overshoot between polls)")
     else:
         log(f"memory cap {profile.memory_mb} MB enforced by cgroup {cgroup.version} at {cgroup.path}")
     device = Device(profile, root, cgroup)
@@ -450,7 +488,9 @@ def main(argv: list[str] | None = None) -> int:
         info = {
             "pid": os.getpid(), "host": args.host, "port": args.port, "profile": profile.name,
             "profile_path": str(profile.path), "root": str(root), "rootfs": str(rootfs),
-            "cgroup": cgroup.as_dict() if cgroup else None, "memory_cap_enforced": cgroup is not None,
+            "cgroup": cgroup.as_dict() if cgroup else None, "memory_cap_enforced": True,
+            "memory_cap_by": f"cgroup {cgroup.version}" if cgroup else "rss watchdog",
+            "memory_cap_mb": profile.memory_mb,
             "started_at": time.time(),
         }
         tmp = ready_path.with_suffix(".tmp")
