@@ -91,8 +91,19 @@ def prepare_root(image_rootfs: Path, run_dir: Path, profile: Profile, log: Calla
         _mount(["-t", "overlay", "overlay", "-o", f"lowerdir={image_rootfs},upperdir={upper},workdir={work}", str(root)])
         log("root: overlay on the cached image (changes stay in this instance)")
     except OSError as exc:
-        log(f"root: overlay unavailable ({exc}); using the image directly")
-        _mount(["--bind", str(image_rootfs), str(root)])
+        # e.g. the cache itself is on overlayfs (containers): keep the writable layer on a tmpfs
+        log(f"root: overlay with the upper layer in {run_dir} failed ({exc}); trying a tmpfs upper layer")
+        layer = run_dir / "layer"
+        layer.mkdir(exist_ok=True)
+        try:
+            _mount(["-t", "tmpfs", "-o", "mode=755,size=4g", "tmpfs", str(layer)])
+            (layer / "upper").mkdir()
+            (layer / "work").mkdir()
+            _mount(["-t", "overlay", "overlay", "-o",
+                    f"lowerdir={image_rootfs},upperdir={layer / 'upper'},workdir={layer / 'work'}", str(root)])
+            log("root: overlay on the cached image, changes in a tmpfs")
+        except OSError as exc2:
+            raise OSError(f"cannot mount the device filesystem (overlayfs): {exc2}") from exc2
     _mount(["-t", "proc", "proc", str(root / "proc")])
     dev = root / "dev"
     _mount(["-t", "tmpfs", "-o", "mode=755,size=1m", "tmpfs", str(dev)])
