@@ -54,14 +54,29 @@ def _prereqs() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def serial():
+@pytest.fixture(scope="module")
+def adb_server():
+    """A private adb server for this module (its own port), so that adb restarts elsewhere cannot
+    interfere; every adb / adbutils / edgekit call here inherits ANDROID_ADB_SERVER_PORT."""
     why = _prereqs()
     if why:
         pytest.skip(why)
+    old = os.environ.get("ANDROID_ADB_SERVER_PORT")
+    os.environ["ANDROID_ADB_SERVER_PORT"] = str(control.free_port())
+    subprocess.run(["adb", "start-server"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    yield os.environ["ANDROID_ADB_SERVER_PORT"]
+    subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    if old is None:
+        os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
+    else:
+        os.environ["ANDROID_ADB_SERVER_PORT"] = old
+
+
+@pytest.fixture(scope="module")
+def serial(adb_server):
     image.build_image()  # quick when cached (scripts/setup.sh builds it)
     port = control.free_port()
-    inst = control.start("armv7-lowend", port, private=True)
+    inst = control.start("armv7-lowend", port, private=True)  # private: never handed to other sessions
     yield inst.serial
     control.stop(port)
 
@@ -80,9 +95,10 @@ def test_listed_as_device_by_adb_and_adbutils(serial):
     assert f"{serial}\tdevice" in out
     import adbutils
 
-    serials = [d.serial for d in adbutils.adb.device_list()]
+    client = adbutils.AdbClient()  # (adbutils.adb was bound to the default server port at import)
+    serials = [d.serial for d in client.device_list()]
     assert serial in serials
-    d = adbutils.adb.device(serial)
+    d = client.device(serial)
     assert d.prop.model == "edgekit armv7-lowend"
     assert d.shell("getprop ro.build.version.sdk").strip() == "27"
 
@@ -142,7 +158,7 @@ def test_push_pull_64mb_keeps_content_and_mode(serial, tmp_path):
 def test_sync_ls_and_adbutils_sync(serial, tmp_path):
     import adbutils
 
-    d = adbutils.adb.device(serial)
+    d = adbutils.AdbClient().device(serial)
     f = tmp_path / "small.txt"
     f.write_text("hello\n")
     d.sync.push(str(f), "/data/local/tmp/small.txt")
