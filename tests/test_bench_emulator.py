@@ -267,3 +267,18 @@ def test_non_arm_abi_is_refused_unless_allowed_and_devices_run_in_parallel(devic
         assert {m["device"].get("profile") for m in ms} == {"armv7-lowend", "x86-test"}
     finally:
         emulator.stop(port)
+
+
+def test_timeout_fails_one_measurement_and_cooldown_separates_variants(device, out, tmp_path):
+    serial, _ = device
+    r = bench(out / "variants" / "float", out / "variants" / "int8", "--device", serial, "--runs", 100000000,
+              "--warmup", 0, "--threads", 1, "--timeout", 2, "--cooldown", 1.5, "--out", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    ms = json.loads(r.stdout)["measurements"]
+    assert [m["status"] for m in ms] == ["failed", "failed"]
+    assert all("deadline of 2 s exceeded" in m["reason"] for m in ms)
+    from datetime import datetime
+
+    first_done = datetime.fromisoformat(ms[0]["finished"])
+    second_start = datetime.fromisoformat(ms[1]["started"])
+    assert (second_start - first_done).total_seconds() >= 1.0

@@ -45,6 +45,15 @@ class DeviceLost(EdgekitError):
         self.detail = detail
 
 
+class CommandTimeout(EdgekitError):
+    """A device command produced nothing for longer than its timeout (the device still answers)."""
+
+    def __init__(self, serial: str, seconds: float):
+        super().__init__(f"a command on {serial} timed out after {seconds:g} s", "raise --timeout for slow models")
+        self.serial = serial
+        self.seconds = seconds
+
+
 def shell_join(args: Sequence[str]) -> str:
     """argv -> one ``sh -c`` safe string."""
     return " ".join(shlex.quote(str(a)) for a in args)
@@ -142,8 +151,14 @@ class Device:
     def shell(self, args: Sequence[str] | str, timeout: float = 120.0) -> ShellResult:
         """Run argv (quoted here) or an already-quoted command string; stdout/stderr/exit code."""
         cmd = args if isinstance(args, str) else shell_join(args)
+        from adbutils import AdbTimeout
+
         try:
             r = self._adb().shell2(cmd, timeout=timeout, v2=self._v2())
+        except AdbTimeout as exc:
+            if self.state() == "device":
+                raise CommandTimeout(self.serial, timeout) from None
+            raise DeviceLost(self.serial, _brief(exc)) from None
         except _transport_errors() as exc:
             raise DeviceLost(self.serial, _brief(exc)) from None
         stdout = r.stdout if r.stdout is not None else r.output

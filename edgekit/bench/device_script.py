@@ -155,6 +155,7 @@ def main(argv=None):
     p.add_argument("--eval-x", default=None)
     p.add_argument("--pred-out", default=None)
     p.add_argument("--eval-batch", type=int, default=64)
+    p.add_argument("--deadline", type=float, default=0.0, help="seconds; stop and report 'failed' past it (0: none)")
     p.add_argument("--check-only", action="store_true")
     p.add_argument("--no-xnnpack", action="store_true", help="builtin kernels only (no default delegates)")
     p.add_argument("--runtime", default="tflite_runtime", choices=("tflite_runtime", "ai_edge_litert"),
@@ -212,10 +213,16 @@ def main(argv=None):
             invoke()
             warm.append(clock() - t0)
         lat = []
+        limit = t_script0 + int(a.deadline * 1e9) if a.deadline > 0 else None
         for _ in range(a.runs):
             t0 = clock()
             invoke()
             lat.append(clock() - t0)
+            if limit is not None and t0 > limit:
+                res["latencies_ms"] = [_ms(x) for x in lat]
+                res.update(status="failed", reason="deadline of %g s exceeded after %d of %d timed runs (raise --timeout)" % (a.deadline, len(lat), a.runs))
+                _emit(res)
+                return 0
     except Exception as exc:
         res.update(status="failed", reason="invoke failed: %s" % (str(exc).strip() or type(exc).__name__))
         _emit(res)

@@ -29,7 +29,7 @@ from typing import Any
 
 from edgekit import __version__
 from edgekit.bench import benchmark_model as bm
-from edgekit.bench.device import Device, remote, shell_join
+from edgekit.bench.device import CommandTimeout, Device, remote, shell_join
 from edgekit.bench.stats import NOISY_CV, analyse
 from edgekit.errors import EdgekitError
 from edgekit.measurement import Measurement
@@ -191,8 +191,13 @@ class PythonRunner:
         if cfg.accuracy == "device" and cfg.eval is not None:
             pred_remote = remote("out", f"{secrets.token_hex(8)}.npy")
             args += ["--eval-x", self._eval_remote(), "--pred-out", pred_remote]
+        args += ["--deadline", f"{cfg.timeout:g}"]
         t0 = time.perf_counter()
-        r = dev.shell("cd " + shell_join([remote()]) + " && " + shell_join(args), timeout=cfg.timeout)
+        try:
+            r = dev.shell("cd " + shell_join([remote()]) + " && " + shell_join(args), timeout=cfg.timeout + 120)
+        except CommandTimeout as exc:
+            m.status, m.reason, m.finished = "failed", exc.message + " (the device script did not finish)", now()
+            return m
         m.wall_ms = (time.perf_counter() - t0) * 1000.0
         res = parse_script_output(r.stdout)
         if res is None:
@@ -286,7 +291,11 @@ class BenchmarkModelRunner:
         model = push_model(dev, t)
         argv = bm.command_args(self.remote_bin, model, threads, cfg.runs, cfg.warmup, cfg.use_xnnpack)
         t0 = time.perf_counter()
-        r = dev.shell(shell_join(argv) + " 2>&1", timeout=cfg.timeout)
+        try:
+            r = dev.shell(shell_join(argv) + " 2>&1", timeout=cfg.timeout)
+        except CommandTimeout as exc:
+            m.status, m.reason, m.finished = "failed", exc.message, now()
+            return m
         m.wall_ms = (time.perf_counter() - t0) * 1000.0
         out = r.output
         try:
