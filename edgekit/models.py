@@ -60,14 +60,14 @@ def build_student(input_shape: tuple[int, ...], num_classes: int, width: int = 1
     L = keras.layers
     inputs = L.Input(input_shape, name="image")
     x = L.Conv2D(width, 3, padding="same", use_bias=False, name="stem")(inputs)
-    x = L.BatchNormalization(name="stem_bn")(x)
+    x = L.BatchNormalization(momentum=0.9, name="stem_bn")(x)
     x = L.ReLU(name="stem_relu")(x)
     for i, (filters, stride) in enumerate([(width * 2, 2), (width * 4, 2), (width * 4, 1)], start=1):
         x = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"dw{i}")(x)
-        x = L.BatchNormalization(name=f"dw{i}_bn")(x)
+        x = L.BatchNormalization(momentum=0.9, name=f"dw{i}_bn")(x)
         x = L.ReLU(name=f"dw{i}_relu")(x)
         x = L.Conv2D(filters, 1, use_bias=False, name=f"pw{i}")(x)
-        x = L.BatchNormalization(name=f"pw{i}_bn")(x)
+        x = L.BatchNormalization(momentum=0.9, name=f"pw{i}_bn")(x)
         x = L.ReLU(name=f"pw{i}_relu")(x)
     x = L.GlobalAveragePooling2D(name="gap")(x)
     x = L.Dense(num_classes, name="logits")(x)

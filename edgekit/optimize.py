@@ -140,14 +140,24 @@ def plan(*, model: Path | None, data: str | None, unlabelled: Path | None, recip
 
     p = Plan(recipe, dataset, base, base_key, model is None, seed)
     converter = _versions()["tensorflow"]
+    code = _code_key()
     for v in recipe.variants:
+        student = _student_arch(v, dataset).to_json() if v.base == "student" else None
         key = _json_key({"base": base_key, "data": dataset.fingerprint() if dataset is not None else None,
+                         "code": code, "student": student,
                          "unlabelled": _array_key(getattr(dataset, "x_unlabelled", None)),
                          "chain": v.chain_key(), "seed": seed, "converter": converter,
                          "settings": recipe.settings, "edgekit": __version__})
         p.keys[v.name] = key
         (p.todo if force or not _up_to_date(out / "variants" / v.name, key) else p.skip).append(v)
     return p
+
+
+def _code_key() -> str:
+    """Hash of the code that makes variants (passes, models): a change there rebuilds them."""
+    here = Path(__file__).resolve().parent
+    files = sorted((here / "passes").glob("*.py")) + [here / "models.py"]
+    return _sha256(b"".join(f.read_bytes() for f in files))[:32]
 
 
 def _array_key(x) -> str | None:

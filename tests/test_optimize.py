@@ -293,3 +293,18 @@ def test_failed_write_leaves_the_previous_variant_intact(run, monkeypatch, tmp_p
     opt._cleanup_temp(out)
     assert (out / "variants" / "int8" / "model.tflite").read_bytes() == old
     assert [p.name for p in (out / "variants").iterdir()] == ["int8"]
+
+
+def test_default_recipe_variants_all_load_in_tflite_runtime_2_14(tmp_path, small_npz):
+    """The built-in recipe (default teacher and student, every chain) on a small slice of Fashion-MNIST."""
+    out = tmp_path / "out"
+    proc = run_edgekit("optimize", "--data", small_npz, "--out", out, "--json", check=True)
+    rows = json.loads(proc.stdout)["variants"]
+    assert 8 <= len(rows) <= 12
+    for row in rows:
+        m = read_json(out / "variants" / row["name"] / "manifest.json")
+        assert m["compatibility"]["status"] == "ok", (row["name"], m["compatibility"])
+        assert row["status"] == "ok", row
+        assert row["accuracy"] is not None and row["accuracy"] > 0.1, row   # better than chance (10 classes)
+    names = {r["name"] for r in rows}
+    assert {"float32", "int8", "student-int8", "student-unlabelled-int8"} <= names
