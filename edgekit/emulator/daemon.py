@@ -222,7 +222,8 @@ class Device:
         self.profile = profile
         self.root = root
         self.cgroup = cgroup
-        self.procs: set[int] = set()
+        self.procs: set[int] = set()  # running shell commands (each leads its own session)
+        self.sessions: set[int] = set()  # every session started (background children outlive their shell)
 
     def service_handler(self, service: str):
         if service.startswith("shell") and (service[5:6] in (":", ",")) or service.startswith("exec:"):
@@ -246,18 +247,12 @@ class Device:
         page = os.sysconf("SC_PAGE_SIZE")
         while True:
             await asyncio.sleep(WATCHDOG_PERIOD)
-            if not self.procs:
+            if not self.sessions:
                 continue
             usage: list[tuple[int, int]] = []
-            for entry in os.scandir("/proc"):
-                if not entry.name.isdigit():
-                    continue
+            for pid in self.session_pids():
                 try:
-                    stat = Path(entry.path, "stat").read_text()
-                    fields = stat[stat.rindex(")") + 2:].split()
-                    if int(fields[3]) in self.procs:  # session id
-                        rss = int(Path(entry.path, "statm").read_text().split()[1]) * page
-                        usage.append((rss, int(entry.name)))
+                    usage.append((int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page, pid))
                 except (OSError, ValueError, IndexError):
                     continue
             total = sum(r for r, _ in usage)
@@ -269,6 +264,27 @@ class Device:
                     log(f"memory watchdog: {total >> 20} MB > cap {cap >> 20} MB: killed pid {pid} ({rss >> 20} MB)")
                 except ProcessLookupError:
                     pass
+
+    def session_pids(self) -> list[int]:
+        """Host pids of every process still running in a session the device started."""
+        pids = []
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+                if int(stat[stat.rindex(")") + 2:].split()[3]) in self.sessions:
+                    pids.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+        return pids
+
+    def kill_everything(self) -> None:
+        for pid in self.cgroup.pids() if self.cgroup else self.session_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     async def shell(self, stream: Stream, service: str) -> None:
         v2, use_pty, term, command = parse_shell_service(service)
@@ -305,6 +321,7 @@ class Device:
                 env=gc.env, preexec_fn=gc.preexec_fn)
             out_reader, err_reader = proc.stdout, proc.stderr
         self.procs.add(proc.pid)
+        self.sessions.add(proc.pid)
 
         def kill_group() -> None:
             try:
@@ -430,11 +447,7 @@ async def serve(device: Device, host: str, port: int, ready) -> None:
     if watchdog is not None:
         watchdog.cancel()
     server.close()
-    for pid in list(device.procs):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    device.kill_everything()
     for task in list(connections):
         task.cancel()
     await asyncio.sleep(0)
