@@ -13,6 +13,7 @@ setup:
 demo: setup
 	$(EDGEKIT) optimize --out $(OUT)
 	$(EDGEKIT) bench $(OUT) --emulator armv7-lowend --threads 1 --runs 30 --warmup 3 --accuracy device --eval-limit 500 --resume
+	$(EDGEKIT) report $(OUT) --html $(OUT)/report.html
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
