@@ -36,7 +36,7 @@ def devices(json_out: bool = typer.Option(False, "--json", help="Print the devic
 
     t = Table(box=None)
     for col in ("serial", "state", "abi", "model", "sdk", "cores", "ram", "profile"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col in ("serial", "profile"))
     for r in rows:
         ram = f"{r['ram_mb']} MB" if r.get("ram_mb") else "?"
         t.add_row(r["serial"], r["state"], r.get("abi") or "?", r.get("model") or "?", r.get("sdk") or "?",

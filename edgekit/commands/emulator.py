@@ -57,7 +57,15 @@ Example:
 
 
 def register(app: typer.Typer) -> None:
-    emu = typer.Typer(help=HELP, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+    # (not no_args_is_help: with typer 0.29 that raises NoArgsIsHelpError through edgekit.cli.main)
+    emu = typer.Typer(help=HELP, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+
+    @emu.callback()
+    def _group(ctx: typer.Context) -> None:
+        if ctx.invoked_subcommand is None:
+            typer.echo(ctx.get_help())
+            raise typer.Exit(0)
+
     emu.command("build", help=BUILD_HELP)(build)
     emu.command("start", help=START_HELP)(start)
     emu.command("stop", help=STOP_HELP)(stop)
@@ -122,7 +130,7 @@ def status(
 
         t = Table(box=None)
         for col in ("serial", "profile", "state", "daemon", "adb", "pid", "memory cap"):
-            t.add_column(col)
+            t.add_column(col, no_wrap=col in ("serial", "profile"))
         for r in rows:
             cap = "-" if r["daemon"] != "running" else f"{r.get('memory_cap_mb')} MB ({r.get('memory_cap_by')})"
             t.add_row(r["serial"], r["profile"], r["state"], r["daemon"], r["adb"], str(r["pid"]), cap)
