@@ -8,6 +8,25 @@ Library API (used by the bench stage):
 - ``load_profile(name_or_path) -> Profile``, ``list_profiles()``.
 
 Everything heavy is imported lazily so that ``import edgekit.emulator`` stays cheap.
+
+How it works: ``image`` builds a Debian armhf rootfs (cached by recipe key); ``daemon`` (one
+detached process per device, ``control`` starts/stops it) owns a private mount namespace with an
+overlay of that image, a memory cgroup, and speaks the device side of the ADB transport
+protocol; ``guest.guest_command`` is the one place deciding how a device command runs on the host
+(route ``chroot``: binfmt_misc + qemu-arm-static with the profile's ``QEMU_CPU``).
+
+Things to know:
+
+- The device's root exists only inside the daemon's mount namespace
+  (``nsenter -t <daemon pid> -m``); on the host ``~/.cache/edgekit/run/<port>/root`` is empty.
+- A fresh adb server scans 127.0.0.1:5555..5585 and registers a device there as
+  ``emulator-<port-1>``; ``ensure_running``/``start`` return that serial when adb already sees it
+  that way instead of connecting a second transport.
+- ``stop()`` without a port stops every emulated device of this machine (other sessions' too).
+- Memory inside the device (``VmHWM``, ``ru_maxrss``) includes qemu's own overhead (~20 MB for a bare
+  python3); ``VmPeak`` shows qemu's 4 GB guest address-space reservation.
+- ``QEMU_RESERVED_VA`` (qemu 7.2 aborts) and ``RLIMIT_AS`` (qemu hangs) cannot cap memory; the cap
+  is a memory cgroup, or an RSS-polling watchdog where no cgroup is writable.
 """
 
 from __future__ import annotations
