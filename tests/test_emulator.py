@@ -186,6 +186,11 @@ def test_path_escape_is_refused(serial, tmp_path):
     r = adb(serial, "push", str(f), "/data/local/tmp/out/escaped.txt")
     assert r.returncode != 0 and b"escapes the device filesystem" in r.stdout + r.stderr
     assert not target.exists()
+    # pushing onto a symlink replaces the link (as adbd does); the link's target is untouched
+    sh(serial, "echo keep > /data/local/tmp/target.txt; ln -sfn target.txt /data/local/tmp/link.txt")
+    assert adb(serial, "push", str(f), "/data/local/tmp/link.txt").returncode == 0
+    r = sh(serial, "cat /data/local/tmp/target.txt; test -L /data/local/tmp/link.txt || cat /data/local/tmp/link.txt")
+    assert r.stdout == b"keep\nx"
     # an absolute symlink is a device path: it stays inside the device
     sh(serial, "ln -sfn /etc /data/local/tmp/etc-link")
     r = adb(serial, "pull", "/data/local/tmp/etc-link/debian_version", str(tmp_path / "dv"))

@@ -218,7 +218,8 @@ class SyncService:
     async def do_send(self, path: str, mode: int) -> bool:
         is_link = statmod.S_ISLNK(mode)
         try:
-            host = resolve(self.root, path, follow_last=not is_link)
+            # like adbd: an existing symlink at the path is replaced, never written through
+            host = resolve(self.root, path, follow_last=False)
         except PathEscape:
             await self.refuse(path)
             await self._drain_data()
