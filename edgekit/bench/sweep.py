@@ -76,7 +76,7 @@ class Sweep:
         try:
             runner = make_runner(self.cfg)
             dev.ensure_online()
-            dev.info.setdefault("runtime", {}).update(runner.prepare(dev))
+            dev.info.setdefault("runtime", {}).update(self._retry_transient(dev, lambda: runner.prepare(dev))[0])
             incompatible: dict[str, str | None] = {}
             last_sha = None
             for job in jobs:
@@ -112,20 +112,24 @@ class Sweep:
                 self.result.errors[dev.serial] = f"device {dev.serial}: {type(exc).__name__}: {exc}"
             self.on_event("error", dev, exc)
 
-    def _run_once_more_if_transient(self, runner: Any, dev: Device, job: Job) -> Measurement:
-        """A lost connection on a device that is online again right after (a dropped adb stream)
-        is retried once; a device that stays gone raises DeviceLost."""
+    def _retry_transient(self, dev: Device, fn: Callable[[], Any]) -> tuple[Any, DeviceLost | None]:
+        """Run ``fn``; a lost connection on a device that is online again right after (a dropped adb
+        stream, a restarted adb server) is retried once; a device that stays gone raises DeviceLost."""
         try:
-            return runner.run(dev, job.target, job.threads)
+            return fn(), None
         except DeviceLost as first:
             if self.stop.is_set():
                 raise
             time.sleep(1.0)
             dev.ensure_online()          # raises DeviceLost when it is really gone
             self.on_event("retry", dev, first)
-            m = runner.run(dev, job.target, job.threads)
+            return fn(), first
+
+    def _run_once_more_if_transient(self, runner: Any, dev: Device, job: Job) -> Measurement:
+        m, first = self._retry_transient(dev, lambda: runner.run(dev, job.target, job.threads))
+        if first is not None:
             m.warnings.append(f"retried once after a transient adb error: {first.detail}")
-            return m
+        return m
 
     def run(self) -> SweepResult:
         workers = [threading.Thread(target=self._worker, args=(d,), name=f"bench-{d.serial}", daemon=True) for d in self.devices]
