@@ -282,3 +282,30 @@ def test_timeout_fails_one_measurement_and_cooldown_separates_variants(device, o
     first_done = datetime.fromisoformat(ms[0]["finished"])
     second_start = datetime.fromisoformat(ms[1]["started"])
     assert (second_start - first_done).total_seconds() >= 1.0
+
+
+def test_killed_adb_server_mid_sweep_loses_nothing_and_measures_nothing_twice(device, out, tmp_path):
+    """Killing the adb server mid-measurement: bench either recovers (one retry once the device is
+    back, recorded as a warning) or stops with one line naming the device; with --resume the
+    database ends with every measurement exactly once."""
+    serial, _ = device
+    db = tmp_path / "bench.sqlite"
+    args = [out / "variants" / "float", out / "variants" / "int8", "--device", serial, "--runs", 20000,
+            "--warmup", 0, "--threads", "1,2", "--out", tmp_path]
+    p = subprocess.Popen([sys.executable, "-m", "edgekit.cli", "bench", *map(str, args)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None and not (db.exists() and rows(db)):
+        time.sleep(0.2)
+    subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30)
+    stdout, stderr = p.communicate(timeout=600)
+    if p.returncode == 3:
+        err = [ln for ln in stderr.splitlines() if ln.startswith("edgekit: error:")]
+        assert len(err) == 1 and serial in err[0], stderr
+    else:
+        assert p.returncode == 0, stderr
+    r = bench(*args, "--resume")
+    assert r.returncode == 0, r.stderr
+    after = rows(db)
+    assert len(after) == 4 and len({k for k, *_ in after}) == 4
+    subprocess.run(["adb", "connect", serial], capture_output=True, timeout=30)
