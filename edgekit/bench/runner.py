@@ -206,6 +206,8 @@ class PythonRunner:
             m.finished = now()
             return m
         fill_from_script(m, res, cfg)
+        timed = (m.first_inference_ms or 0.0) + sum(m.detail.get("warmup_ms") or []) + sum(m.latencies_ms)
+        m.detail["overhead_ms"] = m.wall_ms - timed   # adb, python start, imports, load, eval: beyond the timed runs
         if m.status == "ok" and pred_remote and cfg.eval is not None:
             with tempfile.TemporaryDirectory(prefix="edgekit-pred-") as td:
                 local = Path(td) / "pred.npy"
