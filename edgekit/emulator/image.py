@@ -244,6 +244,14 @@ def build_image(force: bool = False, log: Log | None = None) -> Path:
             hosttools.ensure_binfmt()  # lost at reboot; the device needs it to run ARM programs
         log(f"image {key} is up to date ({final})")
         return final
+    if force and final.exists():
+        from edgekit.emulator import control
+
+        users = [i.serial for i in control.instances()
+                 if i.daemon_alive() and str(i.daemon.get("rootfs", "")).startswith(str(final))]
+        if users:
+            raise EdgekitError(f"the image is in use by running emulated devices ({', '.join(users)})",
+                               hint="`edgekit emulator stop` them first")
     hosttools.require_root("building the device image")
     hosttools.require_tool("debootstrap", "debootstrap")
     hosttools.ensure_binfmt()
