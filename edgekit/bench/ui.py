@@ -94,7 +94,7 @@ def summary_table(ms: Sequence[Measurement], targets: Sequence[Any], result: Any
                       ("size KB", "right"), ("p50 ms", "right"), ("p90 ms", "right"), ("mean ± 95% CI", "right"),
                       ("CV", "right"), ("peak MiB", "right"), ("acc device", "right"), ("acc host", "right"),
                       ("warnings", "left")):
-        t.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+        t.add_column(col, justify=just, overflow="fold", no_wrap=col in ("variant", "device"))  # type: ignore[arg-type]
     notes: list[str] = []
     for m in sorted(ms, key=lambda m: (m.variant, m.device_serial, m.threads)):
         s = m.stats or {}
