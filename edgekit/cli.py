@@ -82,13 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         error_line("aborted")
         return 130
-    except Exception as exc:  # click usage errors
-        import click
+    except Exception as exc:  # click usage errors (typer >= 0.29 bundles click as typer._click)
+        try:
+            from typer._click import exceptions as click_exceptions
+        except ImportError:  # older typer: the click package
+            from click import exceptions as click_exceptions
 
-        if isinstance(exc, click.exceptions.ClickException):
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return 0  # the help text has been printed
+        if isinstance(exc, click_exceptions.ClickException):
             exc.show()
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Exit):
+        if isinstance(exc, click_exceptions.Exit):
             return exc.exit_code
         raise
     return rc if isinstance(rc, int) else 0
