@@ -308,3 +308,28 @@ def test_default_recipe_variants_all_load_in_tflite_runtime_2_14(tmp_path, small
         assert row["accuracy"] is not None and row["accuracy"] > 0.1, row   # better than chance (10 classes)
     names = {r["name"] for r in rows}
     assert {"float32", "int8", "student-int8", "student-unlabelled-int8"} <= names
+
+
+def test_full_disk_is_one_line_and_leaves_only_complete_variants(tmp_path, tiny_model, small_npz):
+    """A real full filesystem (a 96 KiB tmpfs): one-line error, exit 2, no half-written variant."""
+    import hashlib
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mnt)], check=True)
+    try:
+        rec = tmp_path / "r.toml"
+        rec.write_text('[[variant]]\nname = "int8"\nchain = ["ptq-int8(32)"]\n'
+                       '[[variant]]\nname = "float32"\nchain = []\n[[variant]]\nname = "f16"\nchain = ["ptq-float16"]\n')
+        proc = run_edgekit("optimize", tiny_model, "--data", small_npz, "--recipe", rec, "--out", mnt / "out")
+        assert_one_line_error(proc, "no space left")
+        vroot = mnt / "out" / "variants"
+        for vdir in vroot.iterdir():
+            assert not vdir.name.startswith("."), f"temp folder {vdir.name} left behind"
+            m = read_json(vdir / "manifest.json")
+            assert m["sha256"] == hashlib.sha256((vdir / "model.tflite").read_bytes()).hexdigest()
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
