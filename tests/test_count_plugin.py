@@ -203,6 +203,8 @@ def test_exact_counts_between_marks_in_arm_and_thumb_state(tmp_path, cpu):
     # + adr, bx (ARM) ; movw r4 ; movw r7 / movs r0 / movs r1 / svc
     assert thumb == {**{c: 0 for c in counting.CLASSES}, **body, "alu": 1005, "branch": 1001, "other": 1,
                      "total": 8007}
+    assert counting.thumb_between(log.marks[0], log.marks[1]) == 0
+    assert counting.thumb_between(log.marks[1], log.marks[2]) == 8005   # all but adr + bx
     # the Thumb loop block (all 32-bit, word aligned) was decided from qemu's own disassembly
     assert log.stats["ambiguous"] >= 1 and log.stats["thumb_by_disas"] >= 1 and log.stats["ties"] == 0
 

@@ -57,6 +57,35 @@ def command(script_argv: Sequence[str], out_remote: str, cwd: str) -> str:
     return shell_join([COMMAND, "--out", out_remote, "--cwd", cwd, "--", *script_argv])
 
 
+def collect(dev: Any, m: Any, counts_remote: str, warmup: int, runs: int, probe_info: dict[str, str] | None) -> None:
+    """Pull the count log of a counted run into ``m.instructions`` (also after a failure: the marks
+    reached so far survive) and remove it from the device."""
+    import tempfile
+    from pathlib import Path
+
+    from edgekit.bench.device import DeviceLost
+
+    profile = (m.device or {}).get("profile") or (probe_info or {}).get("profile")
+    with tempfile.TemporaryDirectory(prefix="edgekit-counts-") as td:
+        local = Path(td) / "counts.txt"
+        try:
+            dev.pull(counts_remote, local)
+            text = local.read_text()
+        except (DeviceLost, OSError) as exc:
+            m.warnings.append(f"no instruction counts: {getattr(exc, 'message', exc)}")
+            return
+    try:
+        dev.shell(["rm", "-f", counts_remote])
+    except DeviceLost:
+        pass
+    m.instructions = record(text, warmup, runs, profile, probe_info)
+    if m.instructions.get("per_invoke") is None:
+        m.warnings.append("the counted run reached no invoke: no per-invoke instruction count")
+    elif (m.instructions.get("timed_spread") or 0) > 0.01 * m.instructions["per_invoke"]:
+        m.warnings.append(f"timed invokes differ by {m.instructions['timed_spread']} instructions "
+                          "(more than 1%): does the model's work depend on its input or state?")
+
+
 def _net(d: dict[str, int], cal: dict[str, int] | None) -> dict[str, int]:
     if not cal:
         return dict(d)
@@ -65,7 +94,7 @@ def _net(d: dict[str, int], cal: dict[str, int] | None) -> dict[str, int]:
 
 def record(text: str, warmup: int, runs: int, profile: str | None, probe_info: dict[str, str] | None = None) -> dict[str, Any]:
     """``Measurement.instructions`` from the plugin's count log."""
-    from edgekit.emulator.counting import diff, parse_log
+    from edgekit.emulator.counting import diff, parse_log, thumb_between
 
     log = parse_log(text)
     by: dict[tuple[int, int], Any] = {}
@@ -74,26 +103,37 @@ def record(text: str, warmup: int, runs: int, profile: str | None, probe_info: d
     cal = None
     if (TAG_CAL_BEGIN, 0) in by and (TAG_CAL_END, 0) in by:
         cal = diff(by[(TAG_CAL_BEGIN, 0)], by[(TAG_CAL_END, 0)])
+    cal_thumb = thumb_between(by[(TAG_CAL_BEGIN, 0)], by[(TAG_CAL_END, 0)]) if cal else None
     invokes: list[dict[str, int]] = []
+    thumb: list[int | None] = []
     i = 0
     while (TAG_BEGIN, i) in by and (TAG_END, i) in by:
         invokes.append(_net(diff(by[(TAG_BEGIN, i)], by[(TAG_END, i)]), cal))
+        t = thumb_between(by[(TAG_BEGIN, i)], by[(TAG_END, i)])
+        thumb.append(None if t is None else t - (cal_thumb or 0))
         i += 1
     load = diff(by[(TAG_IMPORTED, 0)], by[(TAG_LOADED, 0)]) if (TAG_IMPORTED, 0) in by and (TAG_LOADED, 0) in by else None
     first = invokes[0] if invokes else None
     warm = invokes[1:1 + warmup]
     timed = invokes[1 + warmup:1 + warmup + runs]
-    per_invoke = timed[0] if timed else (warm[0] if warm else first)
+    # The invoke's own cost: the smallest timed invoke. Python's allocator occasionally needs a new
+    # pool inside one window (results stored between invokes move its state), adding ~100
+    # instructions at fixed positions of the run - the same positions on every run.
+    pool = timed or warm or ([first] if first else [])
+    per_invoke = min(pool, key=lambda x: x["total"]) if pool else None
+    per_thumb = thumb[invokes.index(per_invoke)] if per_invoke is not None else None
     rec: dict[str, Any] = {
         "unit": "guest instructions",
         "per_invoke": per_invoke["total"] if per_invoke else None,
         "classes": {k: v for k, v in per_invoke.items() if k != "total"} if per_invoke else {},
+        "thumb_share": (per_thumb / per_invoke["total"]) if per_invoke and per_thumb is not None and per_invoke["total"] else None,
         "timed": [x["total"] for x in timed],
         "warmup": [x["total"] for x in warm],
         "first_invoke": first["total"] if first else None,
         "load": load["total"] if load else None,
         "load_classes": {k: v for k, v in load.items() if k != "total"} if load else {},
-        "deterministic": len({x["total"] for x in timed}) <= 1 if timed else None,
+        "deterministic": len({x["total"] for x in timed}) <= 1 if timed else None,   # all timed invokes equal
+        "timed_spread": (max(x["total"] for x in timed) - min(x["total"] for x in timed)) if timed else None,
         "mark_overhead": cal["total"] if cal else None,
         "complete": (TAG_DONE, 0) in by and len(timed) == runs,
         "marks": len(log.marks),
@@ -125,3 +165,31 @@ def estimates_for(classes: dict[str, int], profile: str | None) -> dict[str, Any
         if name == profile:
             out["estimate"] = est
     return out
+
+
+def summary_table(console: Any, ms: Sequence[Any]) -> None:
+    """The counted measurements as a second table under bench's summary (nothing when none)."""
+    rows = [m for m in ms if m.instructions]
+    if not rows:
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    from edgekit.costmodel import mix_text
+
+    t = Table(title="instructions per invoke on the emulated CPU (exact) and the cost model's estimate")
+    for col, just in (("variant", "left"), ("device", "left"), ("instr./invoke", "right"), ("load", "right"),
+                      ("class mix", "left"), ("est. ms", "right"), ("est. core", "left"), ("emulated p50 ms", "right")):
+        t.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+    for m in sorted(rows, key=lambda m: (m.variant, m.device_serial)):
+        ins = m.instructions
+        est = ins.get("estimate") or {}
+        n = ins.get("per_invoke")
+        t.add_row(escape(m.variant), m.device_serial, f"{n:,}" if n is not None else "-",
+                  f"{ins['load']:,}" if ins.get("load") is not None else "-", mix_text(ins.get("classes") or {}),
+                  f"{est['ms']:.3g}" if est.get("ms") is not None else "-",
+                  f"{est.get('core')} @ {est.get('clock_mhz', 0):.0f} MHz" if est else "(no cost model)",
+                  f"{(m.stats or {}).get('p50'):.3g}" if (m.stats or {}).get("p50") is not None else "-")
+    console.print(t)
+    console.print("est. = an estimate for a real core from the counted instructions (devices/*.toml [cost_model]), "
+                  "not a measurement; emulated = wall clock under qemu with the counting plugin")

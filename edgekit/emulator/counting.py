@@ -133,6 +133,7 @@ class Mark:
     index: int
     total: int
     classes: dict[str, int]
+    thumb: int | None = None        # of ``total``, executed in Thumb state
 
 
 @dataclass
@@ -159,17 +160,25 @@ def parse_log(text: str) -> CountLog:
             for p in parts[2:]:
                 if p.startswith("classes="):
                     log.classes = tuple(p[len("classes="):].split(","))
-        elif parts[0] == "mark" and len(parts) == 4 + len(log.classes):
-            nums = [int(x) for x in parts[1:]]
-            log.marks.append(Mark(nums[0], nums[1], nums[2], dict(zip(log.classes, nums[3:]))))
+        elif parts[0] == "mark" and len(parts) >= 4 + len(log.classes):
+            nums = [int(x) for x in parts[1:4 + len(log.classes)]]
+            extra = _keyvals(parts[4 + len(log.classes):])
+            log.marks.append(Mark(nums[0], nums[1], nums[2], dict(zip(log.classes, nums[3:])), extra.get("thumb")))
         elif parts[0] == "exit" and len(parts) >= 2 + len(log.classes):
             nums = [int(x) for x in parts[1:2 + len(log.classes)]]
-            log.exit = Mark(-1, -1, nums[0], dict(zip(log.classes, nums[1:])))
-            for p in parts[2 + len(log.classes):]:
-                k, _, v = p.partition("=")
-                if v.isdigit():
-                    log.stats[k] = int(v)
+            extra = _keyvals(parts[2 + len(log.classes):])
+            log.exit = Mark(-1, -1, nums[0], dict(zip(log.classes, nums[1:])), extra.pop("thumb", None))
+            log.stats.update(extra)
     return log
+
+
+def _keyvals(tokens: list[str]) -> dict[str, int]:
+    out = {}
+    for p in tokens:
+        k, _, v = p.partition("=")
+        if v.isdigit():
+            out[k] = int(v)
+    return out
 
 
 def diff(a: Mark, b: Mark) -> dict[str, int]:
@@ -177,6 +186,13 @@ def diff(a: Mark, b: Mark) -> dict[str, int]:
     out = {c: b.classes.get(c, 0) - a.classes.get(c, 0) for c in b.classes}
     out["total"] = b.total - a.total
     return out
+
+
+def thumb_between(a: Mark, b: Mark) -> int | None:
+    """Instructions executed in Thumb state between two marks (None for logs without it)."""
+    if a.thumb is None or b.thumb is None:
+        return None
+    return b.thumb - a.thumb
 
 
 # ------------------------------------------------------------------------------------------------
@@ -304,8 +320,8 @@ def counted_argv(req: CountedRequest, root: Path, qemu_cpu: str) -> tuple[list[s
     return argv, env, cwd
 
 
-def probe_text(qemu_cpu: str) -> str:
-    return (f"{COMMAND} 1 plugin={plugin_key()} cpu={qemu_cpu} mark={MARK_SYSCALL} "
+def probe_text(qemu_cpu: str, profile: str | None = None) -> str:
+    return (f"{COMMAND} 1 plugin={plugin_key()} cpu={qemu_cpu} profile={profile or '?'} mark={MARK_SYSCALL} "
             f"classes={','.join(CLASSES)}")
 
 
@@ -330,7 +346,7 @@ def shell_route(command: str, *, root: Path, profile, cgroup):
     cpu = profile.qemu_cpu or "cortex-a7"
     try:
         if req.probe:
-            return guest.guest_command(["/bin/echo", probe_text(cpu)], root=root, profile=profile, cgroup=cgroup)
+            return guest.guest_command(["/bin/echo", probe_text(cpu, profile.name)], root=root, profile=profile, cgroup=cgroup)
         argv, env, cwd = counted_argv(req, root, cpu)
     except CountedUsage as exc:
         return _error_command(str(exc), root, profile, cgroup)

@@ -13,8 +13,8 @@
  *   unknown syscall with ENOSYS, which the guest ignores.
  * - FILE (text, one record per line):
  *     edgekit-insn-count 1 classes=alu,mul,... mark=NR
- *     mark TAG INDEX TOTAL C0 C1 ... C8
- *     exit TOTAL C0 ... C8 tbs=T ambiguous=A thumb_by_disas=B
+ *     mark TAG INDEX TOTAL C0 C1 ... C8 thumb=N     (N of TOTAL executed in Thumb state)
+ *     exit TOTAL C0 ... C8 thumb=N tbs=T ambiguous=A thumb_by_disas=B heuristic=H ties=X
  *
  * Thumb or ARM? A block with a 16-bit instruction or starting at an address that is 2 mod 4 is
  * Thumb. Otherwise (every instruction 32 bits, word aligned) the block is disassembled by qemu,
@@ -97,6 +97,7 @@ static int have_capstone;
 
 /* ---- state ----------------------------------------------------------------------------------- */
 static uint64_t counts[EK_NCLASSES] __attribute__((aligned(64)));
+static uint64_t thumb_count;   /* of those, executed in Thumb state */
 static int out_fd = -1;
 static int64_t mark_nr = 0xEDC0;
 static uint64_t n_tbs, n_ambiguous, n_thumb_by_disas, n_heuristic, n_ties;
@@ -123,6 +124,8 @@ static int format_counts(char *buf, size_t cap)
         n = snprintf(buf + off, cap - off, " %" PRIu64, counts[i]);
         off += n;
     }
+    if (off < (int)cap)
+        off += snprintf(buf + off, cap - off, " thumb=%" PRIu64, thumb_count);
     return off;
 }
 
@@ -190,6 +193,8 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     for (int c = 0; c < EK_NCLASSES; c++)
         if (per[c])
             qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &counts[c], per[c]);
+    if (thumb && n)
+        qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &thumb_count, n);
 }
 
 static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu, int64_t num, uint64_t a1, uint64_t a2,
