@@ -267,6 +267,7 @@ def test_failed_write_leaves_the_previous_variant_intact(run, monkeypatch, tmp_p
     """A crash while swapping a variant folder in never leaves a half-written variant."""
     import shutil
 
+    from edgekit import artifact
     from edgekit import optimize as opt
     from edgekit.recipe import parse
 
@@ -285,12 +286,12 @@ def test_failed_write_leaves_the_previous_variant_intact(run, monkeypatch, tmp_p
             raise OSError(28, "No space left on device", str(dst))
         return real_replace(src, dst)
 
-    monkeypatch.setattr(opt.os, "replace", failing_replace)
+    monkeypatch.setattr(artifact.os, "replace", failing_replace)
     with pytest.raises(OSError):
-        opt.write_variant(out, spec, plan, (run["out"] / "variants" / "dyn" / "model.tflite").read_bytes(), 1.0, 10,
+        artifact.write_variant(out, spec, plan, (run["out"] / "variants" / "dyn" / "model.tflite").read_bytes(), 1.0, 10,
                           (True, None))
-    monkeypatch.setattr(opt.os, "replace", real_replace)
-    opt._cleanup_temp(out)
+    monkeypatch.setattr(artifact.os, "replace", real_replace)
+    artifact.cleanup_temp(out)
     assert (out / "variants" / "int8" / "model.tflite").read_bytes() == old
     assert [p.name for p in (out / "variants").iterdir()] == ["int8"]
 
