@@ -269,6 +269,11 @@ def fill_from_script(m: Measurement, res: dict[str, Any], cfg: BenchConfig) -> N
                 "imports_ms": res.get("imports_ms"), "runtime": res.get("runtime"), "io": res.get("io")}
     peak = (mem.get("peak") or mem.get("after_runs") or mem.get("after_init") or {})
     m.peak_memory_mb = peak.get("vmhwm_mb") or peak.get("ru_maxrss_mb")
+    base = (mem.get("baseline") or {}).get("vmhwm_mb")
+    if m.peak_memory_mb is not None and base is not None:
+        # peak_memory_mb is the whole process (python + numpy + runtime; under qemu-user also qemu's
+        # own memory); this is what loading and running the model added on top of the imports
+        mem["model_delta_mb"] = m.peak_memory_mb - base
     if m.latencies_ms:
         m.stats, m.warnings = analyse(m.latencies_ms, noisy_cv=cfg.noisy_cv)
 
