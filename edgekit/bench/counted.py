@@ -179,7 +179,7 @@ def summary_table(console: Any, ms: Sequence[Any]) -> None:
 
     t = Table(title="instructions per invoke on the emulated CPU (exact) and the cost model's estimate")
     for col, just in (("variant", "left"), ("device", "left"), ("instr./invoke", "right"), ("load", "right"),
-                      ("class mix", "left"), ("est. ms", "right"), ("est. core", "left"), ("emulated p50 ms", "right")):
+                      ("class mix", "left"), ("Thumb", "right"), ("est. ms", "right"), ("est. core", "left"), ("emulated p50 ms", "right")):
         t.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
     for m in sorted(rows, key=lambda m: (m.variant, m.device_serial)):
         ins = m.instructions
@@ -187,6 +187,7 @@ def summary_table(console: Any, ms: Sequence[Any]) -> None:
         n = ins.get("per_invoke")
         t.add_row(escape(m.variant), m.device_serial, f"{n:,}" if n is not None else "-",
                   f"{ins['load']:,}" if ins.get("load") is not None else "-", mix_text(ins.get("classes") or {}),
+                  f"{ins['thumb_share']:.0%}" if ins.get("thumb_share") is not None else "-",
                   f"{est['ms']:.3g}" if est.get("ms") is not None else "-",
                   f"{est.get('core')} @ {est.get('clock_mhz', 0):.0f} MHz" if est else "(no cost model)",
                   f"{(m.stats or {}).get('p50'):.3g}" if (m.stats or {}).get("p50") is not None else "-")
