@@ -265,6 +265,8 @@ def test_non_arm_abi_is_refused_unless_allowed_and_devices_run_in_parallel(devic
         assert sorted(m["device_serial"] for m in ms) == sorted([serial, other])
         assert {m["device"]["abi"] for m in ms} == {"armeabi-v7a", "x86_64"}
         assert {m["device"].get("profile") for m in ms} == {"armv7-lowend", "x86-test"}
+        assert "x86_64" in r.stderr and "warning" in r.stderr
+        assert [w for m in ms for w in m["warnings"] if w.startswith("abi:")] == ["abi: device ABI x86_64 is not armeabi-v7a (measured with --allow-abi)"]
     finally:
         emulator.stop(port)
 

@@ -65,7 +65,7 @@ def resolve_targets(paths: Sequence[Path]):
 
 def run(*, paths, devices, emulator, runs, warmup, threads, runner, benchmark_binary, accuracy, eval_data,
         eval_limit, cooldown, use_xnnpack, allow_abi, resume, timeout, noisy_cv, out, json_out) -> None:
-    from edgekit.bench.device import emulator_device, open_devices
+    from edgekit.bench.device import ARM32_ABIS, emulator_device, open_devices
     from edgekit.bench.runner import RUNNERS, BenchConfig
     from edgekit.bench.store import DB_FILE, Store
     from edgekit.bench.sweep import Sweep, find_eval_data, load_eval_set
@@ -98,6 +98,9 @@ def run(*, paths, devices, emulator, runs, warmup, threads, runner, benchmark_bi
     for d in devs:
         d.describe()
         d.check_abi(allow_abi)
+        if d.info.get("abi") not in ARM32_ABIS:
+            sys.stderr.write(f"edgekit: warning: device {d.serial} has ABI {d.info.get('abi')}, not armeabi-v7a "
+                             "(benchmarked because of --allow-abi)\n")
 
     store = Store(out_dir / DB_FILE)
     sweep = Sweep(targets, devs, thread_list, cfg, store, resume=resume, cooldown=cooldown)
@@ -126,5 +129,5 @@ def run(*, paths, devices, emulator, runs, warmup, threads, runner, benchmark_bi
         raise EdgekitError(
             f"{lost} — {len(ms)} measurement(s) saved in {out_dir / DB_FILE}",
             "fix the device (reconnect, restart the emulator) and re-run with --resume",
-            exit_code=3,
+            exit_code=3 if result.lost else 2,
         )

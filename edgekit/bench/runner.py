@@ -105,7 +105,12 @@ class BenchConfig:
 
 
 def base_measurement(t: Target, dev: Device, threads: int, cfg: BenchConfig) -> Measurement:
+    from edgekit.bench.device import ARM32_ABIS
+
+    warnings = [] if dev.info.get("abi") in ARM32_ABIS or not dev.info else [
+        f"abi: device ABI {dev.info.get('abi')} is not armeabi-v7a (measured with --allow-abi)"]
     return Measurement(
+        warnings=warnings,
         variant=t.name,
         sha256=t.sha256,
         device_serial=dev.serial,
@@ -275,7 +280,8 @@ def fill_from_script(m: Measurement, res: dict[str, Any], cfg: BenchConfig) -> N
         # own memory); this is what loading and running the model added on top of the imports
         mem["model_delta_mb"] = m.peak_memory_mb - base
     if m.latencies_ms:
-        m.stats, m.warnings = analyse(m.latencies_ms, noisy_cv=cfg.noisy_cv)
+        m.stats, found = analyse(m.latencies_ms, noisy_cv=cfg.noisy_cv)
+        m.warnings.extend(found)
 
 
 class BenchmarkModelRunner:

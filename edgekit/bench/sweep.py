@@ -36,6 +36,7 @@ class SweepResult:
     measured: int = 0                                               # newly measured now
     skipped: int = 0                                                # already stored (--resume)
     errors: dict[str, str] = field(default_factory=dict)            # serial -> one-line error
+    lost: list[str] = field(default_factory=list)                   # serials that stopped answering
 
 
 def plan(targets: Sequence[Target], dev: Device, threads: Sequence[int], cfg: BenchConfig) -> list[Job]:
@@ -102,6 +103,7 @@ class Sweep:
         except DeviceLost as exc:
             with self._lock:
                 self.result.errors[dev.serial] = exc.one_line()
+                self.result.lost.append(dev.serial)
             self.on_event("lost", dev, exc)
         except EdgekitError as exc:
             with self._lock:
