@@ -63,7 +63,7 @@ def bench(
     resume: bool = typer.Option(False, "--resume", help="Skip measurements already in OUT/bench.sqlite."),
     timeout: float = typer.Option(3600.0, "--timeout", min=1.0, help="Seconds allowed for one runner invocation."),
     noisy_cv: float = typer.Option(0.10, "--noisy-cv", min=0.0, help="Warn when the coefficient of variation exceeds this."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory for bench.sqlite (default: OUT of the variants)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory for bench.sqlite (default: OUT of the variants; ./out for .tflite files)."),
     json_out: bool = typer.Option(False, "--json", help="Print the measurements as JSON on stdout."),
 ) -> None:
     from edgekit.bench.cli import run
