@@ -311,3 +311,13 @@ def test_killed_adb_server_mid_sweep_loses_nothing_and_measures_nothing_twice(de
     after = rows(db)
     assert len(after) == 4 and len({k for k, *_ in after}) == 4
     subprocess.run(["adb", "connect", serial], capture_output=True, timeout=30)
+
+
+def test_benchmark_model_binary_that_cannot_run_on_the_device_is_one_line(device, out, tmp_path):
+    serial, _ = device
+    bad = tmp_path / "benchmark_model"
+    bad.write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 100)     # not an armv7 executable
+    r = bench(out / "variants" / "int8", "--device", serial, "--runner", "benchmark_model", "--benchmark-binary", bad,
+              "--runs", 2, "--threads", 1, "--out", tmp_path / "o")
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("edgekit: error:")]
+    assert r.returncode == 2 and len(err) == 1 and "does not run on" in err[0] and serial in err[0], r.stderr

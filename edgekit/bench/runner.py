@@ -296,6 +296,12 @@ class BenchmarkModelRunner:
     def prepare(self, dev: Device) -> dict[str, Any]:
         dev.mkdir(remote("models"), remote("bin", self.sha[:12]))
         dev.push_if_changed(self.binary, self.remote_bin, mode=0o755)
+        r = dev.shell(shell_join([self.remote_bin, "--help"]) + " 2>&1", timeout=120)
+        if r.returncode in (126, 127) or any(k in r.output for k in ("Exec format error", "cannot execute", "not found")):
+            raise EdgekitError(
+                f"{self.binary.name} does not run on {dev.serial} ({dev.info.get('abi')}): {_tail(r.output, 2)}",
+                "use TFLite's android_arm build of benchmark_model for armeabi-v7a phones",
+            )
         return {"benchmark_model_sha256": self.sha}
 
     def run(self, dev: Device, t: Target, threads: int) -> Measurement:
