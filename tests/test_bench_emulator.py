@@ -168,15 +168,20 @@ def test_kill_emulator_mid_sweep_then_resume_measures_nothing_twice(device, out,
             "--device", serial, "--runs", 4000, "--warmup", 1, "--threads", "1,2", "--out", tmp_path]
     p = subprocess.Popen([sys.executable, "-m", "edgekit.cli", "bench", *map(str, args)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and p.poll() is None:
-        if db.exists() and len(rows(db)) >= 1:
-            break
-        time.sleep(0.2)
-    assert p.poll() is None, p.communicate()
-    inst = next(i for i in emulator.instances() if i.port == port)
-    os.kill(inst.pid, 9)                       # the emulator dies mid-sweep
-    stdout, stderr = p.communicate(timeout=300)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and p.poll() is None:
+            if db.exists() and len(rows(db)) >= 1:
+                break
+            time.sleep(0.2)
+        assert p.poll() is None, p.communicate()
+        inst = next(i for i in emulator.instances() if i.port == port)
+        os.kill(inst.pid, 9)                       # the emulator dies mid-sweep
+        stdout, stderr = p.communicate(timeout=300)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
     assert p.returncode == 3, (stdout, stderr)
     err = [ln for ln in stderr.splitlines() if ln.startswith("edgekit: error:")]
     assert len(err) == 1 and serial in err[0] and "--resume" in err[0], stderr
@@ -296,11 +301,16 @@ def test_killed_adb_server_mid_sweep_loses_nothing_and_measures_nothing_twice(de
             "--warmup", 0, "--threads", "1,2", "--out", tmp_path]
     p = subprocess.Popen([sys.executable, "-m", "edgekit.cli", "bench", *map(str, args)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and p.poll() is None and not (db.exists() and rows(db)):
-        time.sleep(0.2)
-    subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30)
-    stdout, stderr = p.communicate(timeout=600)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and p.poll() is None and not (db.exists() and rows(db)):
+            time.sleep(0.2)
+        subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30)
+        stdout, stderr = p.communicate(timeout=600)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
     if p.returncode == 3:
         err = [ln for ln in stderr.splitlines() if ln.startswith("edgekit: error:")]
         assert len(err) == 1 and serial in err[0], stderr
