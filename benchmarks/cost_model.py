@@ -172,13 +172,14 @@ def main() -> int:
             ms = counted([variants], inst.serial, work / "default", runs=a.runs, warmup=1)
             print(f"[cost_model] default variants counted in {time.time() - t0:.0f} s\n")
             print("Default variants on the emulated armv7-lowend (1 thread)")
-            print(f"{'variant':<22} {'status':<12} {'instr/invoke':>13} {'est. Cortex-A7 ms':>18} "
+            print(f"{'variant':<27} {'status':<7} {'instr/invoke':>13} {'est. Cortex-A7 ms':>18} "
                   f"{'emulated wall ms':>17} {'Thumb':>6}  class mix")
             for m in sorted(ms, key=lambda m: m["variant"]):
                 ins = m.get("instructions") or {}
                 est = (ins.get("estimate") or {}).get("ms")
                 wall = (m.get("stats") or {}).get("p50")
-                print(f"{m['variant']:<22} {m['status']:<12} {fmt_n(ins.get('per_invoke')):>13} "
+                n = ins.get("per_invoke")
+                print(f"{m['variant']:<27} {m['status']:<7} {(f'{n:,}' if n is not None else '—'):>13} "
                       f"{(f'{est:.2f}' if est is not None else '—'):>18} {(f'{wall:.1f}' if wall else '—'):>17} "
                       f"{(format(ins['thumb_share'], '.0%') if ins.get('thumb_share') is not None else '—'):>6}  "
                       f"{costmodel.mix_text(ins['classes'], top=4) if ins.get('classes') else (m.get('reason') or '')[:60]}")
