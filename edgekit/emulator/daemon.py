@@ -21,7 +21,7 @@ import traceback
 from pathlib import Path
 
 from edgekit.emulator import adb_protocol as P
-from edgekit.emulator import guest
+from edgekit.emulator import counting, guest
 from edgekit.emulator.cgroup import MemoryCgroup
 from edgekit.emulator.profiles import Profile, load_profile
 from edgekit.emulator.sync_service import StreamClosed, SyncService
@@ -293,8 +293,11 @@ class Device:
         else:
             argv = ["/bin/sh", "-i"] if use_pty else ["/bin/sh"]
         extra = {"TERM": term or "dumb"} if use_pty else {}
-        gc = guest.guest_command(argv, root=self.root, profile=self.profile, cgroup=self.cgroup, env=extra,
-                                 set_ctty=use_pty)
+        # `edgekit-counted ... -- PROGRAM ...` takes the counted route (dynamic qemu-arm + the counting plugin)
+        gc = counting.shell_route(command, root=self.root, profile=self.profile, cgroup=self.cgroup) if command else None
+        if gc is None:
+            gc = guest.guest_command(argv, root=self.root, profile=self.profile, cgroup=self.cgroup, env=extra,
+                                     set_ctty=use_pty)
         oom_before = self.oom_kills()
 
         async def send(packet_id: int, data: bytes) -> None:

@@ -7,8 +7,9 @@ and /proc/cpuinfo.
 
 ``guest_command`` is the single place deciding how a device command is executed on the host
 (the *execution route*). Today: ``chroot`` — the kernel's binfmt_misc entry runs every ARM
-binary under qemu-arm-static with ``QEMU_CPU`` from the profile. Another route (dynamic
-``qemu-arm -L ROOTFS`` for counted runs) can be added here.
+binary under qemu-arm-static with ``QEMU_CPU`` from the profile. The ``counted`` route (dynamic
+``qemu-arm -L ROOT`` with the instruction-counting plugin, for ``edgekit-counted`` commands) is
+built by :func:`edgekit.emulator.counting.shell_route`, which the daemon asks first.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from edgekit.emulator.profiles import Profile
 
 CLONE_NEWNS = 0x00020000
 GUEST_PATH = "/system/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-ROUTES = ("chroot",)
+ROUTES = ("chroot",)  # + "counted": edgekit.emulator.counting.shell_route
 _CPU_PART = {"cortex-a7": "0xc07", "cortex-a15": "0xc0f"}
 
 
