@@ -64,7 +64,8 @@ def resolve_targets(paths: Sequence[Path]):
 
 
 def run(*, paths, devices, emulator, runs, warmup, threads, runner, benchmark_binary, accuracy, eval_data,
-        eval_limit, cooldown, use_xnnpack, allow_abi, resume, timeout, noisy_cv, out, json_out) -> None:
+        eval_limit, cooldown, use_xnnpack, allow_abi, resume, timeout, noisy_cv, out, json_out,
+        metric="latency") -> None:
     from edgekit.bench.device import ARM32_ABIS, emulator_device, open_devices
     from edgekit.bench.runner import RUNNERS, BenchConfig
     from edgekit.bench.store import DB_FILE, Store
@@ -78,11 +79,27 @@ def run(*, paths, devices, emulator, runs, warmup, threads, runner, benchmark_bi
         raise EdgekitError("--accuracy device needs --runner python", "benchmark_model cannot return predictions")
     if emulator and devices:
         raise EdgekitError("give either --device or --emulator, not both")
+    from edgekit.bench.counted import METRICS
+
+    if metric not in METRICS:
+        raise EdgekitError(f"--metric {metric!r} is not one of {', '.join(METRICS)}",
+                           "latency (wall clock) or instructions (counted guest instructions, emulated device)")
+    if threads is None:
+        threads = "1" if metric == "instructions" else "1,2"
     thread_list = parse_threads(threads)
+    if metric == "instructions":
+        if thread_list != [1]:
+            raise EdgekitError(f"--metric instructions counts one thread only, not --threads {threads}",
+                               "more threads make counts differ on every run: use --threads 1")
+        if runner != "python":
+            raise EdgekitError("--metric instructions needs --runner python", "counted runs mark phases from the device script")
+        if accuracy == "device":
+            raise EdgekitError("--metric instructions cannot be combined with --accuracy device",
+                               "count with --accuracy host, measure device accuracy in a separate run")
     targets, default_out = resolve_targets(paths)
     out_dir = out or default_out
     cfg = BenchConfig(runner=runner, runs=runs, warmup=warmup, accuracy=accuracy, use_xnnpack=use_xnnpack,
-                      benchmark_binary=benchmark_binary, timeout=timeout, noisy_cv=noisy_cv)
+                      benchmark_binary=benchmark_binary, timeout=timeout, noisy_cv=noisy_cv, metric=metric)
     if runner == "benchmark_model":
         from edgekit.bench.benchmark_model import find_binary
 
@@ -101,6 +118,10 @@ def run(*, paths, devices, emulator, runs, warmup, threads, runner, benchmark_bi
         if d.info.get("abi") not in ARM32_ABIS:
             sys.stderr.write(f"edgekit: warning: device {d.serial} has ABI {d.info.get('abi')}, not armeabi-v7a "
                              "(benchmarked because of --allow-abi)\n")
+        if metric == "instructions":
+            from edgekit.bench.counted import require
+
+            require(d)  # a real phone: the metric is unavailable there (exit 2)
 
     store = Store(out_dir / DB_FILE)
     sweep = Sweep(targets, devs, thread_list, cfg, store, resume=resume, cooldown=cooldown)

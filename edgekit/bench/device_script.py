@@ -51,6 +51,47 @@ def _memory():
     return {"vmhwm_mb": st.get("VmHWM"), "vmrss_mb": st.get("VmRSS"), "ru_maxrss_mb": ru}
 
 
+MARK_SYSCALL = 0xEDC0  # edgekit.emulator.counting.MARK_SYSCALL: an unused number the counting plugin watches
+
+
+def _marker(enabled):
+    """``mark(tag, index)`` for counted runs: an unknown syscall whose number the instruction-counting
+    qemu plugin records with the running counts (qemu answers ENOSYS). A no-op otherwise."""
+    if not enabled:
+        return lambda tag, index=0: None
+    import ctypes
+
+    fn = ctypes.CDLL(None).syscall
+    fn.restype = None  # no result object: nothing allocated between marks
+    fn.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_long)
+
+    def mark(tag, index=0):
+        fn(MARK_SYSCALL, tag, index)
+
+    return mark
+
+
+def _counted_invoke(invoke, mark):
+    """``invoke`` between marks 3/4 (numbered from 0), after an empty calibration pair 5/6; GC off so
+    a collection never lands inside one invoke (edgekit.bench.counted reads the marks)."""
+    import gc
+
+    n = [0]
+
+    def counted():
+        i = n[0]
+        mark(3, i)
+        invoke()
+        mark(4, i)
+        n[0] = i + 1
+
+    gc.collect()
+    gc.disable()
+    mark(5)
+    mark(6)
+    return counted
+
+
 def _emit(result):
     result["script_ms"] = _ms(time.perf_counter_ns() - t_script0)
     sys.stdout.write(MARK + json.dumps(result, separators=(",", ":")) + "\n")
@@ -157,6 +198,8 @@ def main(argv=None):
     p.add_argument("--eval-batch", type=int, default=64)
     p.add_argument("--deadline", type=float, default=0.0, help="seconds; stop and report 'failed' past it (0: none)")
     p.add_argument("--check-only", action="store_true")
+    p.add_argument("--count-marks", action="store_true",
+                   help="counted run (edgekit bench --metric instructions): mark phases for the counting qemu plugin")
     p.add_argument("--no-xnnpack", action="store_true", help="builtin kernels only (no default delegates)")
     p.add_argument("--runtime", default="tflite_runtime", choices=("tflite_runtime", "ai_edge_litert"),
                    help="Python package providing the Interpreter (host comparisons only; devices have tflite_runtime)")
@@ -180,6 +223,9 @@ def main(argv=None):
     res["runtime"].update({a.runtime: getattr(rt, "__version__", "?"), "numpy": np.__version__})
     res["memory"] = {"baseline": _memory()}
 
+    mark = _marker(a.count_marks)
+    mark(1)
+
     # -- load check (compatibility first) ----------------------------------------------------------
     t0 = time.perf_counter_ns()
     try:
@@ -190,6 +236,7 @@ def main(argv=None):
         _emit(res)
         return 0
     res["init_ms"] = _ms(time.perf_counter_ns() - t0)
+    mark(2)
     ins, outs = interp.get_input_details(), interp.get_output_details()
     res["io"] = {"inputs": [_detail(d) for d in ins], "outputs": [_detail(d) for d in outs]}
     res["memory"]["after_init"] = _memory()
@@ -202,6 +249,8 @@ def main(argv=None):
     for d in ins:
         interp.set_tensor(d["index"], _make_input(np, d, rng))
     invoke = interp.invoke
+    if a.count_marks:
+        invoke = _counted_invoke(invoke, mark)
     clock = time.perf_counter_ns
     try:
         t0 = clock()
@@ -229,6 +278,7 @@ def main(argv=None):
         return 0
     res["warmup_ms"] = [_ms(x) for x in warm]
     res["latencies_ms"] = [_ms(x) for x in lat]
+    mark(9)
     res["memory"]["after_runs"] = _memory()
 
     # -- evaluation set ----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import Any
 
 from edgekit import __version__
 from edgekit.bench import benchmark_model as bm
+from edgekit.bench import counted
 from edgekit.bench.device import CommandTimeout, Device, remote, shell_join
 from edgekit.bench.stats import NOISY_CV, analyse
 from edgekit.errors import EdgekitError
@@ -91,10 +92,13 @@ class BenchConfig:
     timeout: float = 3600.0                # seconds per runner invocation
     noisy_cv: float = NOISY_CV
     seed: int = 0
+    metric: str = "latency"                # "latency" | "instructions" (counted runs, emulated device only)
 
     def measurement_config(self) -> dict[str, Any]:
         """The part of the configuration that identifies a measurement (hashed into its key)."""
         c: dict[str, Any] = {"runs": self.runs, "warmup": self.warmup, "accuracy": self.accuracy, "seed": self.seed}
+        if self.metric != "latency":
+            c["metric"] = self.metric
         if self.accuracy == "device" and self.eval is not None:
             c["eval_sha256"] = self.eval.sha256
             c["eval_n"] = self.eval.n
@@ -163,9 +167,12 @@ class PythonRunner:
 
     def __init__(self, cfg: BenchConfig):
         self.cfg = cfg
+        self.counted: dict[str, dict[str, str]] = {}   # serial -> counted-route banner (--metric instructions)
 
     def prepare(self, dev: Device) -> dict[str, Any]:
         """Push the script (and eval inputs); check the device's python3 + tflite_runtime."""
+        if self.cfg.metric == "instructions":
+            self.counted[dev.serial] = counted.require(dev)   # a real phone: "unavailable", before anything else
         dev.mkdir(remote("models"), remote("eval"), remote("out"))
         dev.push(SCRIPT, remote("device_script.py"))
         probe = "import sys, numpy, tflite_runtime; print(sys.version.split()[0], numpy.__version__, tflite_runtime.__version__)"
@@ -197,13 +204,23 @@ class PythonRunner:
             pred_remote = remote("out", f"{secrets.token_hex(8)}.npy")
             args += ["--eval-x", self._eval_remote(), "--pred-out", pred_remote]
         args += ["--deadline", f"{cfg.timeout:g}"]
+        counts_remote = None
+        if cfg.metric == "instructions":   # counted route: qemu-arm + counting plugin, marks around each invoke
+            counts_remote = remote("out", f"{secrets.token_hex(8)}.counts")
+            cmd = counted.command(args + ["--count-marks"], counts_remote, remote())
+        else:
+            cmd = "cd " + shell_join([remote()]) + " && " + shell_join(args)
         t0 = time.perf_counter()
         try:
-            r = dev.shell("cd " + shell_join([remote()]) + " && " + shell_join(args), timeout=cfg.timeout + 120)
+            r = dev.shell(cmd, timeout=cfg.timeout + 120)
         except CommandTimeout as exc:
             m.status, m.reason, m.finished = "failed", exc.message + " (the device script did not finish)", now()
+            if counts_remote:
+                counted.collect(dev, m, counts_remote, cfg.warmup, cfg.runs, self.counted.get(dev.serial))
             return m
         m.wall_ms = (time.perf_counter() - t0) * 1000.0
+        if counts_remote:
+            counted.collect(dev, m, counts_remote, cfg.warmup, cfg.runs, self.counted.get(dev.serial))
         res = parse_script_output(r.stdout)
         if res is None:
             m.status = "failed"

@@ -116,6 +116,9 @@ def summary_table(ms: Sequence[Measurement], targets: Sequence[Any], result: Any
             _f(m.peak_memory_mb, "{:.1f}"), _f(m.accuracy, "{:.4f}"), _host_acc(m, host_acc), warn,
         )
     console.print(t)
+    from edgekit.bench.counted import summary_table as counted_table
+
+    counted_table(console, ms)  # --metric instructions: counts, class mix, estimate
     if any(m.accuracy is not None for m in ms):
         console.print("acc host: the host's tflite-runtime on the same examples as the device (eval.json when no device accuracy)")
     for n in notes:

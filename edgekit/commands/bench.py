@@ -16,6 +16,7 @@ HELP = (
     "PATHS: OUT, OUT/variants, one variant folder, or .tflite files.\n\n"
     "Example: edgekit bench out/demo/variants --emulator armv7-lowend --runs 20 --threads 1 --accuracy device\n\n"
     "Example: edgekit bench out/demo --device 0123456789ABCDEF --threads 1,2,4 --cooldown 30 --resume --json\n\n"
+    "Example: edgekit bench out/demo/variants --emulator --metric instructions --runs 3 --warmup 1   (exact, flake-free cost)\n\n"
     "Exit codes: 0 all measured, 2 bad input, 3 a device was lost mid-sweep (what was measured is saved;\n"
     "reconnect and re-run with --resume)."
 )
@@ -51,7 +52,8 @@ def bench(
     emulator: Optional[str] = typer.Option(None, "--emulator", help=f"Start/reuse the emulated device [PROFILE] (default {DEFAULT_PROFILE})."),
     runs: int = typer.Option(50, "--runs", min=1, help="Timed runs per measurement."),
     warmup: int = typer.Option(5, "--warmup", min=0, help="Warm-up runs before timing."),
-    threads: str = typer.Option("1,2", "--threads", help="Comma-separated thread counts."),
+    threads: Optional[str] = typer.Option(None, "--threads", help="Comma-separated thread counts (default 1,2; 1 with --metric instructions)."),
+    metric: str = typer.Option("latency", "--metric", help="latency (wall clock), or instructions: counted guest instructions by class + estimated Cortex-A7/A15 latency (emulated device only, 1 thread)."),
     runner: str = typer.Option("python", "--runner", help="python (device's python3 + tflite_runtime) or benchmark_model (TFLite's native binary)."),
     benchmark_binary: Optional[Path] = typer.Option(None, "--benchmark-binary", help="android_arm benchmark_model; default ${EDGEKIT_CACHE:-~/.cache/edgekit}/benchmark_model (never downloaded)."),
     accuracy: str = typer.Option("host", "--accuracy", help="host (keep the host evaluation) or device (run the evaluation set on the device)."),
@@ -72,5 +74,5 @@ def bench(
         paths=paths, devices=device or [], emulator=emulator, runs=runs, warmup=warmup, threads=threads,
         runner=runner, benchmark_binary=benchmark_binary, accuracy=accuracy, eval_data=eval_data,
         eval_limit=eval_limit, cooldown=cooldown, use_xnnpack=use_xnnpack, allow_abi=allow_abi,
-        resume=resume, timeout=timeout, noisy_cv=noisy_cv, out=out, json_out=json_out,
+        resume=resume, timeout=timeout, noisy_cv=noisy_cv, out=out, json_out=json_out, metric=metric,
     )
