@@ -40,7 +40,9 @@ record::
         init_ms, first_inference_ms            float|null
         peak_memory_mb  float|null   (MiB)
         accuracy        float|null   on-device top-1
-        instructions    dict|null
+        instructions    dict|null  counted runs (edgekit bench --metric instructions): per_invoke, classes,
+                        estimate {core, clock_mhz, ms} ... (docs/instructions.md)
+        metric          "latency" | "instructions"   what the run was for (kept side by side)
         finished        str|null
     extra           {column: value}  extra per-variant columns shown by the report (later issues)
 
@@ -198,6 +200,7 @@ def measurement_summary(meas: Any) -> dict[str, Any]:
         "peak_memory_mb": meas.peak_memory_mb,
         "accuracy": meas.accuracy,
         "instructions": meas.instructions,
+        "metric": (meas.config or {}).get("metric", "latency"),
         "finished": meas.finished,
     }
 
@@ -236,7 +239,8 @@ def build_results(variants: list[Any], measurements: list[Any] | None = None, so
         if meas.sha256 and rec.get("sha256") and meas.sha256 != rec["sha256"]:
             warnings.append(f"{meas.variant}: measurement on {meas.device_serial} is for an older build (sha256 differs) — ignored; re-run edgekit bench")
             continue
-        key = (meas.variant, meas.device_serial, int(meas.threads), meas.runner)
+        # a counted run (--metric instructions) is kept beside the newest latency run, not instead of it
+        key = (meas.variant, meas.device_serial, int(meas.threads), meas.runner, (meas.config or {}).get("metric", "latency"))
         stamp = meas.finished or meas.started or ""
         if key not in newest or stamp >= newest[key][0]:
             newest[key] = (stamp, measurement_summary(meas))

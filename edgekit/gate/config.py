@@ -19,6 +19,8 @@ Shape (documented in docs/report-gate.md, "Gate")::
     min_accuracy = 0.85             # or "85%"
     max_accuracy_drop = "1pp"       # vs the float baseline, absolute: 0.01 = "1%" = "1pp"
     max_memory = "64 MiB"
+    max_instructions = "150M"       # guest instructions per invoke (counted runs), exact
+    max_estimated_latency = "40 ms" # the cost-model estimate for the device profile's core
 
 Every problem is an :class:`EdgekitError` (exit 2) naming the file and line: an unknown key, a bad
 unit or value, a rule without ``variants`` or without any limit, a pattern matching no variant.
@@ -35,10 +37,12 @@ from typing import Any
 
 from edgekit.errors import EdgekitError
 from edgekit.report import units
+from edgekit.report.instructions import parse_instructions
 
 SELECT_KEYS = ("size", "accuracy", "percentile", "device", "threads")
 DEFAULT_KEYS = SELECT_KEYS + ("missing", "float_baseline")
-LIMIT_KEYS = ("max_size", "max_latency", "min_accuracy", "max_accuracy_drop", "max_memory")
+LIMIT_KEYS = ("max_size", "max_latency", "min_accuracy", "max_accuracy_drop", "max_memory",
+              "max_instructions", "max_estimated_latency")
 RULE_KEYS = ("variants",) + LIMIT_KEYS + SELECT_KEYS + ("missing",)
 
 PARSERS = {
@@ -47,6 +51,8 @@ PARSERS = {
     "min_accuracy": units.parse_accuracy,
     "max_accuracy_drop": units.parse_accuracy_drop,
     "max_memory": units.parse_memory_mib,
+    "max_instructions": parse_instructions,        # per invoke, counted runs (edgekit bench --metric instructions)
+    "max_estimated_latency": units.parse_latency_ms,   # the device profile's cost-model estimate
 }
 CHOICES = {
     "size": ("raw", "gzip"),

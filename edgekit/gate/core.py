@@ -27,7 +27,7 @@ from typing import Any
 
 from edgekit.errors import EdgekitError
 from edgekit.gate.config import Budgets, Rule, match_rules
-from edgekit.report import units
+from edgekit.report import instructions, units
 from edgekit.report.metrics import Selection, metric_value, resolve_selection
 from edgekit.results import Results
 
@@ -39,7 +39,10 @@ KEY_METRIC = {
     "min_accuracy": "accuracy",
     "max_accuracy_drop": "accuracy_drop",
     "max_memory": "memory",
+    "max_instructions": "instructions",            # counted runs (issue 6): exact comparisons
+    "max_estimated_latency": "estimated_latency",
 }
+EXACT = ("instructions", "estimated_latency")
 
 
 @dataclass
@@ -116,6 +119,11 @@ def fmt_value(metric: str, v: float | None) -> str:
         return f"{v * 100:.2f} pp"
     if metric == "latency":
         return units.fmt_ms(v)
+    if metric == "instructions":
+        n = int(round(v))
+        return f"{n:,} instruction{'s' if n != 1 else ''}"
+    if metric == "estimated_latency":
+        return f"{units.fmt_ms(v)} (est.)"
     return units.fmt_mib(v)
 
 
@@ -125,6 +133,8 @@ def change_text(metric: str, new: float | None, old: float | None) -> str:
     if metric in ("accuracy", "accuracy_drop"):
         d = (new - old) * 100
         return "±0.00 pp" if abs(d) < 0.005 else f"{d:+.2f} pp"
+    if metric == "instructions":
+        return instructions.change_exact(new, old)
     return units.fmt_pct_change(new, old)
 
 
@@ -135,6 +145,10 @@ def _label(metric: str, sel: Selection) -> str:
         return f"accuracy ({sel.accuracy})"
     if metric == "accuracy_drop":
         return f"accuracy drop ({sel.accuracy}) vs float"
+    if metric == "instructions":
+        return f"instructions per invoke on {sel.device_label()}"
+    if metric == "estimated_latency":
+        return f"est. latency ({getattr(sel, 'estimate_core', None) or 'cost model'}) from instructions on {sel.device_label()}"
     what = f"latency {sel.percentile}" if metric == "latency" else "peak memory"
     return f"{what} on {sel.device_label()}"
 
@@ -143,6 +157,8 @@ def _value(results: Results, name: str, metric: str, sel: Selection, float_base:
     rec = results.get(name)
     if rec is None:
         return None, "not in results"
+    if metric in instructions.METRICS:
+        return instructions.value(rec, metric, sel.device, sel.threads)
     if metric != "accuracy_drop":
         return metric_value(rec, metric, sel)
     acc, why = metric_value(rec, "accuracy", sel)
@@ -174,6 +190,8 @@ def run_gate(results: Results, budgets: Budgets, baseline: Results | None = None
                 raise EdgekitError(f"{where}: max_accuracy_drop needs a float baseline and the results have none "
                                    "(no variant with an empty chain, no eval.json baseline)", "set float_baseline = \"NAME\" in the budgets")
             sel = _selection(rule, results, metric, where)
+            if metric == "estimated_latency":  # name the core whose cost model the estimate uses
+                sel.estimate_core = instructions.estimate_label(results.variants, sel.device, sel.threads)
             bsel = None
             if baseline is not None:
                 bsel = Selection(**{k: getattr(sel, k) for k in ("size", "accuracy", "device", "threads", "percentile")})
@@ -189,7 +207,10 @@ def run_gate(results: Results, budgets: Budgets, baseline: Results | None = None
                     hint = " — run edgekit bench" if metric in ("latency", "memory") or sel.accuracy == "device" else ""
                     msg = f"missing: {why}{hint}"
                 else:
-                    ok = value >= limit - 1e-12 if is_min else value <= limit + 1e-9
+                    if metric in EXACT:  # deterministic counts: no tolerance
+                        ok = value <= limit
+                    else:
+                        ok = value >= limit - 1e-12 if is_min else value <= limit + 1e-9
                     status = "PASS" if ok else "FAIL"
                     if ok:
                         msg = f"{fmt_value(metric, value)} {'≥' if is_min else '≤'} {fmt_value(metric, limit)}"
@@ -220,7 +241,7 @@ def _selection(rule: Rule, results: Results, metric: str, where: str) -> Selecti
     s = rule.select
     sel = Selection(size=s.get("size") or "raw", accuracy=s.get("accuracy") or "host", device=s.get("device"),
                     threads=s.get("threads"), percentile=s.get("percentile") or "p50")
-    need = ["accuracy"] if metric == "accuracy_drop" else [metric]
+    need = ["accuracy"] if metric == "accuracy_drop" else ["latency"] if metric in EXACT else [metric]
     try:
         return resolve_selection(results, sel, need)
     except EdgekitError as exc:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.report.instructions import extra_columns as instruction_columns
 from edgekit.report.metrics import DIRECTION, METRICS, Selection, device_failure, metric_columns, metric_value, needs_device, resolve_selection
 from edgekit.report import units
 from edgekit.results import Results
@@ -186,6 +187,10 @@ def build_report(
     if objective and objective not in wanted:
         wanted.append(objective)
     sel = resolve_selection(results, sel, wanted)
+    for rec in results.variants:  # counted runs: instructions/invoke, class mix, estimate, emulated latency
+        cols = instruction_columns(rec, sel.device, sel.threads)
+        if cols:
+            rec["extra"] = {**(rec.get("extra") or {}), **cols}
     metrics = list(wanted)
     for m in ("size", "accuracy"):
         if m not in metrics:

@@ -121,9 +121,14 @@ def pick_measurement(record: dict[str, Any], sel: Selection) -> dict[str, Any] |
             continue
         if sel.threads is not None and int(d.get("threads") or 1) != sel.threads:
             continue
-        if best is None or (d.get("finished") or "") >= (best.get("finished") or ""):
+        if best is None or _rank(d) >= _rank(best):
             best = d
     return best
+
+
+def _rank(d: dict[str, Any]) -> tuple[bool, str]:
+    """Newest first, but a latency run before a counted run (--metric instructions: qemu + plugin)."""
+    return (d.get("metric", "latency") == "latency", d.get("finished") or "")
 
 
 def metric_value(record: dict[str, Any], metric: str, sel: Selection) -> tuple[float | None, str | None]:
