@@ -11,7 +11,7 @@ APT_PACKAGES=(
   qemu-user               # dynamic qemu-arm (loads TCG plugins)
   binfmt-support
   debootstrap             # builds the armhf device image
-  gcc make
+  gcc make                # gcc also builds the instruction-counting qemu plugin
   chromium                # headless check of the HTML report
 )
 
@@ -47,6 +47,11 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
     || { echo "[setup] pip install failed" >&2; exit 1; }
   echo "$want" > "$STAMP"
 fi
+
+# The instruction-counting qemu TCG plugin (edgekit bench --metric instructions): compiled with gcc
+# into ${EDGEKIT_CACHE:-~/.cache/edgekit}/plugins/insn_count-<source hash>.so (rebuilt when its source
+# changes; needs no headers: it declares the few qemu plugin API functions it uses).
+"$VENV/bin/python" -m edgekit.emulator.counting build >/dev/null
 
 # The emulated armv7 device: registers qemu-arm with binfmt_misc and builds the device image into
 # ${EDGEKIT_CACHE:-~/.cache/edgekit}/images/<recipe key>/ (about 2 min once; instant when cached).
