@@ -193,4 +193,4 @@ def summary_table(console: Any, ms: Sequence[Any]) -> None:
                   f"{(m.stats or {}).get('p50'):.3g}" if (m.stats or {}).get("p50") is not None else "-")
     console.print(t)
     console.print("est. = an estimate for a real core from the counted instructions (devices/*.toml [cost_model]), "
-                  "not a measurement; emulated = wall clock under qemu with the counting plugin")
+                  "not a measurement; emulated = wall clock under qemu with the counting plugin", markup=False)
