@@ -43,8 +43,10 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
   # tensorflow-cpu and tensorflow provide the same module; keep only the pinned one.
   "$VENV/bin/pip" uninstall -y -q tensorflow-cpu >/dev/null 2>&1 || true
   "$VENV/bin/pip" install -q -e '.[test]' 2>&1 | grep -v -E '^WARNING: Location .* is ignored' || true
-  TF_CPP_MIN_LOG_LEVEL=3 "$VENV/bin/python" -c "import edgekit, tensorflow_model_optimization, tflite_runtime.interpreter" \
-    || { echo "[setup] pip install failed" >&2; exit 1; }
+  # tflite_runtime first (importing it after tensorflow breaks it); TF's start-up noise is hidden unless it fails
+  if ! check=$("$VENV/bin/python" -c "import tflite_runtime.interpreter, edgekit, tensorflow_model_optimization" 2>&1); then
+    echo "$check" >&2; echo "[setup] pip install failed" >&2; exit 1
+  fi
   echo "$want" > "$STAMP"
 fi
 
