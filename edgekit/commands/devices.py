@@ -17,6 +17,9 @@ Examples:
 """
 
 
+from edgekit.console import wide_console  # noqa: E402
+
+
 def register(app: typer.Typer) -> None:
     app.command("devices", help=HELP)(devices)
 
@@ -31,7 +34,6 @@ def devices(json_out: bool = typer.Option(False, "--json", help="Print the devic
     if not rows:
         typer.echo("no adb device (connect a phone, or: edgekit emulator start)")
         return
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(box=None)
@@ -41,4 +43,4 @@ def devices(json_out: bool = typer.Option(False, "--json", help="Print the devic
         ram = f"{r['ram_mb']} MB" if r.get("ram_mb") else "?"
         t.add_row(r["serial"], r["state"], r.get("abi") or "?", r.get("model") or "?", r.get("sdk") or "?",
                   str(r.get("cores") or "?"), ram, r.get("profile") or "")
-    Console().print(t)
+    wide_console().print(t)

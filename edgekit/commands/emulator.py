@@ -56,6 +56,9 @@ Example:
 """
 
 
+from edgekit.console import wide_console  # noqa: E402
+
+
 def register(app: typer.Typer) -> None:
     # (not no_args_is_help: with typer 0.29 that raises NoArgsIsHelpError through edgekit.cli.main)
     emu = typer.Typer(help=HELP, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,7 +128,6 @@ def status(
     elif not rows:
         typer.echo("no emulated device (start one: edgekit emulator start)")
     else:
-        from rich.console import Console
         from rich.table import Table
 
         t = Table(box=None)
@@ -134,7 +136,7 @@ def status(
         for r in rows:
             cap = "-" if r["daemon"] != "running" else f"{r.get('memory_cap_mb')} MB ({r.get('memory_cap_by')})"
             t.add_row(r["serial"], r["profile"], r["state"], r["daemon"], r["adb"], str(r["pid"]), cap)
-        Console().print(t)
+        wide_console().print(t)
         for r in rows:
             if r.get("problem"):
                 _err(f"{r['serial']}: {r['problem']}")

@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from edgekit.console import wide_console
+
 HELP = """Optimise a Keras model into .tflite variants (quantise, prune, cluster, distil) and evaluate each.
 
 With no MODEL it trains the built-in default (a CNN teacher on Fashion-MNIST) and runs the built-in
@@ -50,18 +52,6 @@ def optimize(
         sys.stdout.write("\n")
     else:
         print_summary(wide_console(), rows, out)
-
-
-def wide_console(stderr: bool = False):
-    """A console that keeps tables readable when output goes to a file or CI log (no terminal)."""
-    import shutil
-
-    from rich.console import Console
-
-    probe = Console(stderr=stderr)
-    if probe.is_terminal:
-        return probe
-    return Console(stderr=stderr, width=max(140, shutil.get_terminal_size((140, 40)).columns))
 
 
 class _progress:

@@ -58,10 +58,12 @@ def recommendation_text(report: Report) -> str | None:
 
 def render_table(report: Report, max_rows: int = 100, console: Any = None) -> None:
     """Print a rich table (front marked with ★) to ``console`` (default: stdout)."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    if console is None:
+        from edgekit.console import wide_console
+
+        console = wide_console()
     table = Table(title=_escape(_title(report)), title_justify="left", header_style="bold")
     table.add_column(FRONT_MARK, justify="center", no_wrap=True, min_width=1)
     table.add_column("variant", overflow="fold", min_width=8, max_width=32)
