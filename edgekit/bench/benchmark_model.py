@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgekit.cache import cache_dir
 from edgekit.errors import EdgekitError
 
 NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
@@ -208,8 +209,7 @@ def stats_ms(result: BenchmarkModelResult) -> dict[str, float]:
 
 
 def default_binary() -> Path:
-    cache = os.environ.get("EDGEKIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "edgekit")
-    return Path(cache) / "benchmark_model"
+    return cache_dir() / "benchmark_model"
 
 
 def find_binary(path: str | os.PathLike | None) -> Path:

@@ -29,6 +29,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from edgekit.atomic import json_default
 from edgekit.errors import EdgekitError
 from edgekit.measurement import Measurement
 
@@ -90,7 +91,7 @@ class Store:
     def add(self, m: Measurement) -> str:
         """Store ``m`` (replacing an earlier measurement with the same key); committed on return."""
         key = measurement_key(m)
-        data = json.dumps(m.to_dict(), default=_jsonable)
+        data = json.dumps(m.to_dict(), default=json_default)
         row = (key, m.variant, m.sha256, m.device_serial, m.runner, int(m.threads), config_hash(m.config),
                m.status, m.started, m.finished, m.edgekit_version, data)
         with self._lock:
@@ -151,16 +152,3 @@ class Store:
         self.close()
 
 
-def _jsonable(obj: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

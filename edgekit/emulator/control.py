@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgekit.cache import cache_dir, locked
 from edgekit.emulator import hosttools, image
 from edgekit.emulator.cgroup import MemoryCgroup
 from edgekit.emulator.profiles import DEFAULT_PROFILE, load_profile
@@ -31,7 +32,7 @@ _DAEMON_MODULE = "edgekit.emulator.daemon"
 
 
 def run_root() -> Path:
-    return image.cache_dir() / "run"
+    return cache_dir() / "run"
 
 
 def run_dir(port: int) -> Path:
@@ -232,7 +233,7 @@ def start(profile: str = DEFAULT_PROFILE, port: int | None = DEFAULT_PORT, host:
                            hint="use armv7-lowend or armv7-midrange")
     check_host()
     # One start/stop at a time on this machine: several sessions may call ensure_running at once.
-    with image._locked(run_root() / ".lock"):
+    with locked(run_root() / ".lock"):
         return _start_locked(prof, port, host, log, private)
 
 
@@ -325,7 +326,7 @@ def _cleanup(inst: Instance | None) -> None:
 def stop(port: int | None = None, log=None) -> list[Instance]:
     """Stop the emulated device on ``port`` (all when None): disconnect adb, end the daemon and all it ran."""
     log = log or (lambda msg: None)
-    with image._locked(run_root() / ".lock"):
+    with locked(run_root() / ".lock"):
         targets = [i for i in instances() if port is None or i.port == port]
         _stop_locked(targets, log)
     return targets

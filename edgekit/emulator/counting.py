@@ -24,8 +24,6 @@ answers ENOSYS); each mark appends the running counts to the output file at once
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
 import shlex
@@ -33,8 +31,9 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
+from edgekit.cache import cache_dir, locked
 from edgekit.errors import EdgekitError
 
 PLUGIN_DIR = Path(__file__).with_name("plugin")
@@ -62,10 +61,6 @@ LIBRARY_DIRS = ("usr/lib/arm-linux-gnueabihf/blas", "usr/lib/arm-linux-gnueabihf
 ALLOWED_OUT = "/data/local/tmp/"
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("EDGEKIT_CACHE") or Path.home() / ".cache" / "edgekit")
-
-
 def plugin_key() -> str:
     h = hashlib.sha256()
     for name in PLUGIN_SOURCES:
@@ -75,18 +70,7 @@ def plugin_key() -> str:
 
 
 def plugin_path() -> Path:
-    return _cache_dir() / "plugins" / f"insn_count-{plugin_key()}.so"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return cache_dir() / "plugins" / f"insn_count-{plugin_key()}.so"
 
 
 def build_plugin(force: bool = False, log: Callable[[str], None] | None = None) -> Path:
@@ -99,7 +83,7 @@ def build_plugin(force: bool = False, log: Callable[[str], None] | None = None) 
     if not gcc:
         raise EdgekitError("gcc not found: cannot build the instruction-counting qemu plugin",
                            hint="run `bash scripts/setup.sh` (or apt-get install gcc)")
-    with _locked(dst.parent / ".build.lock"):
+    with locked(dst.parent / ".build.lock"):
         if dst.is_file() and not force:
             return dst
         tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")

@@ -9,7 +9,6 @@ that a later run would use.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -23,6 +22,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable, Iterator
 
+from edgekit.cache import cache_dir, locked
 from edgekit.emulator import hosttools
 from edgekit.errors import EdgekitError
 
@@ -63,10 +63,6 @@ RECIPE = {
 }
 
 Log = Callable[[str], None]
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("EDGEKIT_CACHE") or Path.home() / ".cache" / "edgekit")
 
 
 def recipe_key() -> str:
@@ -115,17 +111,6 @@ def debian_mirror() -> str:
             if m.group(1).rstrip("/").endswith("/debian"):
                 return m.group(1)
     return "http://deb.debian.org/debian"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _host_env() -> dict[str, str]:
@@ -255,7 +240,7 @@ def build_image(force: bool = False, log: Log | None = None) -> Path:
     hosttools.require_root("building the device image")
     hosttools.require_tool("debootstrap", "debootstrap")
     hosttools.ensure_binfmt()
-    with _locked(images_dir() / ".build.lock"), _sigterm_raises():
+    with locked(images_dir() / ".build.lock"), _sigterm_raises():
         if image_ready(key) and not force:  # built by someone else while we waited
             log(f"image {key} is up to date ({final})")
             return final

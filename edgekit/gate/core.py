@@ -139,17 +139,15 @@ def change_text(metric: str, new: float | None, old: float | None) -> str:
 
 
 def _label(metric: str, sel: Selection) -> str:
-    if metric == "size":
-        return f"size ({sel.size})"
-    if metric == "accuracy":
-        return f"accuracy ({sel.accuracy})"
+    if metric in ("size", "accuracy"):
+        return sel.label(metric)
     if metric == "accuracy_drop":
         return f"accuracy drop ({sel.accuracy}) vs float"
     if metric == "instructions":
         return f"instructions per invoke on {sel.device_label()}"
     if metric == "estimated_latency":
         return f"est. latency ({getattr(sel, 'estimate_core', None) or 'cost model'}) from instructions on {sel.device_label()}"
-    what = f"latency {sel.percentile}" if metric == "latency" else "peak memory"
+    what = sel.label("latency") if metric == "latency" else "peak memory"
     return f"{what} on {sel.device_label()}"
 
 

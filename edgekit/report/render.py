@@ -147,15 +147,15 @@ def render_markdown(report: Report, max_rows: int = 100) -> str:
 
 def render_json(report: Report, include_results: bool = True) -> str:
     """JSON, schema ``edgekit.report/1`` (embeds the ``edgekit.results/1`` it was built from)."""
-    from edgekit.atomic import _default
+    from edgekit.atomic import json_default
 
     data = report.to_dict(include_results=include_results)
     # indented for people when small; compact (C encoder, ~5x faster) for thousands of variants
     indent = 1 if len(report.names) <= 1000 else None
     try:
-        return json.dumps(data, indent=indent, default=_default, allow_nan=False) + "\n"
+        return json.dumps(data, indent=indent, default=json_default, allow_nan=False) + "\n"
     except ValueError:  # a NaN/inf somewhere in the inputs: JSON has none, write null
-        return json.dumps(_finite(data), indent=indent, default=_default, allow_nan=False) + "\n"
+        return json.dumps(_finite(data), indent=indent, default=json_default, allow_nan=False) + "\n"
 
 
 def _finite(obj: Any) -> Any:
