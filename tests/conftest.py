@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -113,3 +114,23 @@ def keras3_model(tmp_path_factory) -> Path:
 
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+@contextlib.contextmanager
+def private_adb_server():
+    """A private adb server on its own port for one test module, so adb restarts elsewhere cannot
+    interfere; every adb / adbutils / edgekit call inherits ANDROID_ADB_SERVER_PORT."""
+    from edgekit.emulator.control import free_port
+
+    old = os.environ.get("ANDROID_ADB_SERVER_PORT")
+    port = str(free_port())
+    os.environ["ANDROID_ADB_SERVER_PORT"] = port
+    subprocess.run(["adb", "start-server"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    try:
+        yield port
+    finally:
+        subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+        if old is None:
+            os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
+        else:
+            os.environ["ANDROID_ADB_SERVER_PORT"] = old

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,16 +17,13 @@ import numpy as np
 import pytest
 
 from bench_models import make_variant, tiny_models
+from conftest import private_adb_server
+
+from edgekit.emulator.control import free_port
 
 pytestmark = pytest.mark.slow
 
 WEIRD = "x; touch PWNED; $(touch PWNED2) `touch PWNED3` 'q\" && rm -rf .."
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _emulator_available() -> str | None:
@@ -48,23 +44,15 @@ def adb_server():
     why = _emulator_available()
     if why:
         pytest.skip(why)
-    old = os.environ.get("ANDROID_ADB_SERVER_PORT")
-    port = str(_free_port())
-    os.environ["ANDROID_ADB_SERVER_PORT"] = port
-    subprocess.run(["adb", "start-server"], capture_output=True, timeout=30)
-    yield port
-    subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30)
-    if old is None:
-        os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
-    else:
-        os.environ["ANDROID_ADB_SERVER_PORT"] = old
+    with private_adb_server() as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
 def device(adb_server):
     from edgekit import emulator
 
-    port = _free_port()
+    port = free_port()
     serial = emulator.start("armv7-lowend", port=port, private=True).serial   # never handed to others
     yield serial, port
     emulator.stop(port)
@@ -256,7 +244,7 @@ def test_non_arm_abi_is_refused_unless_allowed_and_devices_run_in_parallel(devic
     prof = tmp_path / "x86-test.toml"
     prof.write_text(src.replace('name = "armv7-lowend"', 'name = "x86-test"')
                     .replace('"ro.product.cpu.abi" = "armeabi-v7a"', '"ro.product.cpu.abi" = "x86_64"'))
-    port = _free_port()
+    port = free_port()
     other = emulator.start(str(prof), port=port, private=True).serial
     try:
         r = bench(out / "variants" / "int8", "--device", serial, "--device", other, "--runs", 2, "--warmup", 0,

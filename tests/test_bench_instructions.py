@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,16 +18,13 @@ from pathlib import Path
 import pytest
 
 from bench_models import make_variant, tiny_models
+from conftest import private_adb_server
+
+from edgekit.emulator.control import free_port
 
 pytestmark = pytest.mark.slow
 
 RUNS = 10
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,23 +35,15 @@ def adb_server():
 
     if not image.image_ready():
         pytest.skip("device image not built (edgekit emulator build)")
-    old = os.environ.get("ANDROID_ADB_SERVER_PORT")
-    port = str(_free_port())
-    os.environ["ANDROID_ADB_SERVER_PORT"] = port
-    subprocess.run(["adb", "start-server"], capture_output=True, timeout=30)
-    yield port
-    subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30)
-    if old is None:
-        os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
-    else:
-        os.environ["ANDROID_ADB_SERVER_PORT"] = old
+    with private_adb_server() as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
 def device(adb_server):
     from edgekit import emulator
 
-    port = _free_port()
+    port = free_port()
     serial = emulator.start("armv7-lowend", port=port, private=True).serial
     yield serial
     emulator.stop(port)

@@ -20,6 +20,8 @@ import pytest
 
 from edgekit.emulator import control, image
 from edgekit.emulator.profiles import load_profile
+from conftest import private_adb_server
+
 from edgekit.errors import EdgekitError
 
 pytestmark = pytest.mark.slow
@@ -61,15 +63,8 @@ def adb_server():
     why = _prereqs()
     if why:
         pytest.skip(why)
-    old = os.environ.get("ANDROID_ADB_SERVER_PORT")
-    os.environ["ANDROID_ADB_SERVER_PORT"] = str(control.free_port())
-    subprocess.run(["adb", "start-server"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
-    yield os.environ["ANDROID_ADB_SERVER_PORT"]
-    subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
-    if old is None:
-        os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
-    else:
-        os.environ["ANDROID_ADB_SERVER_PORT"] = old
+    with private_adb_server() as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
