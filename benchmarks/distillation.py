@@ -20,10 +20,10 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgekit import models  # noqa: E402
-from edgekit.data import load_fashion_mnist  # noqa: E402
-from edgekit.evaluate import evaluate  # noqa: E402
-from edgekit.passes import distillation  # noqa: E402
+from edgekit.optimize import models  # noqa: E402
+from edgekit.optimize.data import load_fashion_mnist  # noqa: E402
+from edgekit.optimize.evaluate import evaluate  # noqa: E402
+from edgekit.passes import distillation, training  # noqa: E402
 from edgekit.passes.quantization import convert  # noqa: E402
 
 
@@ -50,25 +50,25 @@ def main() -> int:
     params = {}
     for seed in args.seeds:
         console.print(f"seed {seed}: training teacher, scratch student, distilled students…")
-        models.set_seed(seed)
+        training.set_seed(seed)
         teacher = models.build_teacher(ds.input_shape, ds.num_classes)
-        models.fit(teacher, ds.x_train, ds.y_train, epochs=args.teacher_epochs)
+        training.fit(teacher, ds.x_train, ds.y_train, epochs=args.teacher_epochs)
         rows["teacher"].append(tflite_accuracy(teacher, ds))
         params["teacher"] = teacher.count_params()
 
-        models.set_seed(seed)
+        training.set_seed(seed)
         scratch = models.build_student(ds.input_shape, ds.num_classes)
-        models.fit(scratch, ds.x_train, ds.y_train, epochs=args.epochs, learning_rate=2e-3)
+        training.fit(scratch, ds.x_train, ds.y_train, epochs=args.epochs, learning_rate=2e-3)
         rows["student (scratch)"].append(tflite_accuracy(scratch, ds))
         params["student"] = scratch.count_params()
 
-        models.set_seed(seed)
+        training.set_seed(seed)
         student = distillation.distill(teacher, models.build_student(ds.input_shape, ds.num_classes), ds.x_train,
                                        ds.y_train, num_classes=ds.num_classes, temperature=args.temperature,
                                        alpha=args.alpha, epochs=args.epochs)
         rows["student (distilled)"].append(tflite_accuracy(student, ds))
 
-        models.set_seed(seed)
+        training.set_seed(seed)
         unl = distillation.distill(teacher, models.build_student(ds.input_shape, ds.num_classes), ds.x_train, None,
                                    num_classes=ds.num_classes, temperature=args.temperature, epochs=args.epochs)
         rows["student (distilled, unlabelled)"].append(tflite_accuracy(unl, ds))

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from edgekit import __version__
+from edgekit._version import __version__
 from edgekit.errors import EdgekitError
 
 # One line per command module; each module defines register(app: typer.Typer).

@@ -94,7 +94,7 @@ class Results:
         return any(r.get("device") for r in self.variants)
 
     def to_dict(self) -> dict[str, Any]:
-        from edgekit import __version__
+        from edgekit._version import __version__
 
         return {
             "schema": RESULTS_SCHEMA,

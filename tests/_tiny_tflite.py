@@ -37,7 +37,7 @@ def tiny_models(base: Path) -> Path:
 
 def _build(out: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from edgekit.keras_env import keras, tf
+    from edgekit.passes.keras_env import keras, tf
 
     tf_ = tf()
     k = keras()

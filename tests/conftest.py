@@ -39,7 +39,7 @@ def run_python(code: str, *args, env: dict | None = None, timeout: float = 600) 
 @pytest.fixture(scope="session")
 def small_npz(tmp_path_factory) -> Path:
     """800 train / 200 test Fashion-MNIST images (from Debian's dataset-fashion-mnist) as .npz."""
-    from edgekit.data import load_fashion_mnist
+    from edgekit.optimize.data import load_fashion_mnist
 
     ds = load_fashion_mnist(limit_train=800, limit_test=200)
     path = tmp_path_factory.mktemp("data") / "small.npz"

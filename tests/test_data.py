@@ -1,4 +1,4 @@
-"""edgekit.data: the built-in Fashion-MNIST, .npz files, image folders, unlabelled images, validation."""
+"""edgekit.optimize.data: the built-in Fashion-MNIST, .npz files, image folders, unlabelled images, validation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgekit.data import (
+from edgekit.optimize.data import (
     FASHION_MNIST_CLASSES,
     Dataset,
     load_data,

@@ -267,9 +267,9 @@ def test_failed_write_leaves_the_previous_variant_intact(run, monkeypatch, tmp_p
     """A crash while swapping a variant folder in never leaves a half-written variant."""
     import shutil
 
-    from edgekit import artifact
-    from edgekit import optimize as opt
-    from edgekit.recipe import parse
+    from edgekit.optimize import plan as opt
+    from edgekit.optimize import writer as artifact
+    from edgekit.optimize.recipe import parse
 
     out = tmp_path / "out"
     shutil.copytree(run["out"] / "variants" / "int8", out / "variants" / "int8")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from edgekit import recipe
-from edgekit.recipe import RecipeError
+from edgekit.optimize import recipe
+from edgekit.optimize.recipe import RecipeError
 
 
 def parse(body: str):

@@ -1,4 +1,4 @@
-"""edgekit.tflite.runner (tflite-runtime in a child process) and edgekit.evaluate, on real models."""
+"""edgekit.tflite.runner (tflite-runtime in a child process) and edgekit.optimize.evaluate, on real models."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from _tiny_tflite import tiny_models
 
-from edgekit.data import Dataset
+from edgekit.optimize.data import Dataset
 from edgekit.errors import EdgekitError
-from edgekit.evaluate import evaluate, to_probabilities, write_eval
+from edgekit.optimize.evaluate import evaluate, to_probabilities, write_eval
 from edgekit.tflite.inspect import read_model_info
 from edgekit.tflite.runner import InterpreterFailure, check_loadable, predict
 from edgekit.variant import EVAL_FILE, EVAL_SCHEMA, MANIFEST_FILE, MANIFEST_SCHEMA, Variant

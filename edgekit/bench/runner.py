@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgekit import __version__
+from edgekit._version import __version__
 from edgekit.bench import benchmark_model as bm
 from edgekit.bench import counted
 from edgekit.bench.device import CommandTimeout, Device, remote, shell_join

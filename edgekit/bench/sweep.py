@@ -193,20 +193,20 @@ def load_eval_set(path: Path, cache_dir: Path, limit: int | None = None):
     """.npz (x_eval/x_test/x + y_eval/y_test/y) or a folder with x.npy + y.npy -> EvalSet.
 
     The inputs (first ``limit`` examples) are written to ``cache_dir/eval-<sha>.npy`` for pushing.
-    A name such as ``fashion-mnist`` or an image folder is loaded with :func:`edgekit.data.load_data`
+    A name such as ``fashion-mnist`` or an image folder is loaded with :func:`edgekit.optimize.data.load_data`
     (its ``x_test``/``y_test``, the examples the host evaluation uses).
     """
     import numpy as np
 
     if isinstance(path, str) and not Path(path).exists():
-        from edgekit.data import load_data  # built-in data set by name (same x_test as host evaluation)
+        from edgekit.optimize.data import load_data  # built-in data set by name (same x_test as host evaluation)
 
         ds = load_data(path)
         return _eval_from_arrays(ds.x_test, ds.y_test, cache_dir, limit)
     path = Path(path)
     try:
         if path.is_dir() and not (path / "x.npy").is_file():
-            from edgekit.data import load_data  # an image folder, as `edgekit optimize --data` takes it
+            from edgekit.optimize.data import load_data  # an image folder, as `edgekit optimize --data` takes it
 
             ds = load_data(path)
             return _eval_from_arrays(ds.x_test, ds.y_test, cache_dir, limit)

@@ -40,7 +40,7 @@ def optimize(
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
     force: bool = typer.Option(False, "--force", help="Rebuild every variant even when unchanged."),
 ) -> None:
-    from edgekit.optimize import optimize as run
+    from edgekit.optimize.run import optimize as run
 
     console = wide_console(stderr=True)
     with _progress(console) as progress:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgekit import keras_env
+from edgekit.passes import keras_env
 
 INITS = {
     "kmeans++": "KMEANS_PLUS_PLUS",
@@ -16,7 +16,7 @@ def cluster(model, x, y, *, clusters: int, init: str = "kmeans++", epochs: int =
             preserve_sparsity: bool = False, batch_size: int = 128, learning_rate: float = 1e-4,
             progress=None):
     """Cluster Conv2D/Dense kernels into ``clusters`` centroids and fine-tune; returns a stripped model."""
-    from edgekit.models import clone, fit  # noqa: PLC0415
+    from edgekit.passes.training import clone, fit  # noqa: PLC0415
 
     tfmot = keras_env.tfmot()
     ck = tfmot.clustering.keras

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgekit import keras_env
+from edgekit.passes import keras_env
 
 
 def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -24,7 +24,7 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
 def distill(teacher, student, x, y=None, *, num_classes: int, temperature: float = 4.0, alpha: float = 0.1,
             epochs: int = 6, batch_size: int = 128, learning_rate: float = 2e-3, progress=None):
     """Train ``student`` (in place, and returned) from ``teacher`` on ``x`` (labels ``y`` optional)."""
-    from edgekit.models import logits_of  # noqa: PLC0415
+    from edgekit.passes.training import logits_of  # noqa: PLC0415
 
     tf = keras_env.tf()
     keras = keras_env.keras()

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from edgekit import keras_env
+from edgekit.passes import keras_env
 
 
 def schedule_steps(n_examples: int, batch_size: int, epochs: int) -> tuple[int, int]:
@@ -25,7 +25,7 @@ def schedule_steps(n_examples: int, batch_size: int, epochs: int) -> tuple[int, 
 def prune(model, x, y, *, sparsity: float, epochs: int, batch_size: int = 128,
           learning_rate: float = 5e-4, progress=None):
     """Magnitude-prune Conv2D/Dense kernels to ``sparsity`` while fine-tuning; returns a stripped model."""
-    from edgekit.models import clone, fit  # noqa: PLC0415
+    from edgekit.passes.training import clone, fit  # noqa: PLC0415
 
     tfmot = keras_env.tfmot()
     sk = tfmot.sparsity.keras
@@ -56,7 +56,7 @@ def prune_2_4(model, x, y, *, epochs: int, batch_size: int = 128, learning_rate:
     Layers whose input-channel count is not a multiple of 4 (e.g. a first conv on grey images) and
     depthwise convolutions are left dense; the manifest's measured sparsity shows what was pruned.
     """
-    from edgekit.models import clone, fit  # noqa: PLC0415
+    from edgekit.passes.training import clone, fit  # noqa: PLC0415
 
     tfmot = keras_env.tfmot()
     keras = keras_env.keras()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit import keras_env
-from edgekit.keras_env import quiet_native
+from edgekit.passes import keras_env
+from edgekit.passes.keras_env import quiet_native
 
 MODES = ("float32", "dynamic", "float16", "int8")
 
@@ -72,7 +72,7 @@ def unsupported_layers(model) -> list[str]:
     QAT is applied for real to a throw-away clone (no training), so what tfmot accepts through its
     graph transforms (e.g. BatchNormalization folded into the conv before it) is accepted here too.
     """
-    from edgekit.models import clone  # noqa: PLC0415
+    from edgekit.passes.training import clone  # noqa: PLC0415
 
     tfmot = keras_env.tfmot()
     try:
@@ -98,7 +98,7 @@ def quantize_aware(model, x, y, *, epochs: int, preserve: str = "none", batch_si
     ``preserve`` keeps what earlier passes made: ``sparsity`` (PQAT), ``clusters`` (CQAT),
     ``sparsity+clusters`` (PCQAT).
     """
-    from edgekit.models import clone, fit  # noqa: PLC0415
+    from edgekit.passes.training import clone, fit  # noqa: PLC0415
 
     tfmot = keras_env.tfmot()
     base = clone(model)

@@ -97,7 +97,7 @@ class Report:
 
     def to_dict(self, include_results: bool = True) -> dict[str, Any]:
         """JSON-ready dict (schema ``edgekit.report/1``, documented in docs/report-gate.md)."""
-        from edgekit import __version__
+        from edgekit._version import __version__
 
         out = {
             "schema": REPORT_SCHEMA,

@@ -37,7 +37,6 @@ from pathlib import Path
 
 import numpy as np
 
-import edgekit
 from edgekit.errors import EdgekitError
 from edgekit.tflite.inspect import read_model_info
 
@@ -70,7 +69,7 @@ def _signal_name(rc: int) -> str:
 
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
-    root = str(Path(edgekit.__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding the edgekit package
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONDONTWRITEBYTECODE"] = "1"

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np  # noqa: E402
 
-from edgekit.keras_env import keras, tf  # noqa: E402
+from edgekit.passes.keras_env import keras, tf  # noqa: E402
 
 tf_, k = tf(), keras()
 inp = k.Input((8, 8, 1))

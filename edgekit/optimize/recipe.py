@@ -261,7 +261,7 @@ def _resolve_auto(steps: list[Step]) -> list[Step]:
 def load(path: str | Path | None) -> Recipe:
     """Load a recipe file, or the built-in default recipe when ``path`` is None."""
     if path is None:
-        text = resources.files("edgekit.recipes").joinpath("default.toml").read_text()
+        text = resources.files("edgekit.optimize.recipes").joinpath("default.toml").read_text()
         return parse(text, "default recipe")
     path = Path(path)
     try:

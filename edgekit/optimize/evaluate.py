@@ -90,7 +90,7 @@ def evaluate(
     batch_size: int = 256,
     timeout: float = 600,
 ) -> tuple[dict[str, Any], np.ndarray | None]:
-    """Evaluate the model on ``dataset.x_test``/``y_test`` (an :class:`edgekit.data.Dataset`).
+    """Evaluate the model on ``dataset.x_test``/``y_test`` (an :class:`edgekit.optimize.data.Dataset`).
 
     Never raises for a bad model: a corrupt file, a crash, a timeout or wrong output shape gives
     status "failed", a runtime lacking an op/op version "incompatible", each with ``error`` set and

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekit import atomic
-from edgekit.recipe import VariantSpec
+from edgekit.optimize.recipe import VariantSpec
 
 if TYPE_CHECKING:
-    from edgekit.optimize import Plan, Progress
+    from edgekit.optimize.plan import Plan, Progress
 
 
 class Builder:
@@ -26,7 +26,8 @@ class Builder:
         self.base_model = None
 
     def base(self):
-        from edgekit import models
+        from edgekit.optimize import models
+        from edgekit.passes import training
 
         if self.base_model is not None:
             return self.base_model
@@ -40,9 +41,9 @@ class Builder:
             model.load_weights(cache)
         else:
             epochs = int(self.p.recipe.settings.get("teacher_epochs", models.DEFAULT_TEACHER_EPOCHS))
-            models.set_seed(self.p.seed)
+            training.set_seed(self.p.seed)
             self.progress("teacher", f"training the default teacher (0/{epochs} epochs)", 0.0)
-            models.fit(model, ds.x_train, ds.y_train, epochs=epochs,
+            training.fit(model, ds.x_train, ds.y_train, epochs=epochs,
                        progress=lambda e, n: self.progress("teacher", f"training the default teacher ({e}/{n} epochs)", e / n))
             cache.parent.mkdir(parents=True, exist_ok=True)
             with atomic.atomic_path(cache) as tmp:
@@ -67,7 +68,8 @@ class Builder:
         return model, seconds
 
     def _apply(self, v: VariantSpec, step, model):
-        from edgekit import models
+        from edgekit.optimize import models
+        from edgekit.passes import training
         from edgekit.passes import clustering, distillation, pruning
 
         ds = self.p.dataset
@@ -78,9 +80,9 @@ class Builder:
         epochs = prm.get("epochs", 1)
         report = lambda e, n: self.progress(v.name, f"{step.name} epoch {e}/{n}", None)  # noqa: E731
         self.progress(v.name, f"{step.label()}", None)
-        models.set_seed(self.p.seed)
+        training.set_seed(self.p.seed)
         if step.name == "distill":
-            from edgekit.optimize import student_arch
+            from edgekit.optimize.plan import student_arch
 
             student = student_arch(v, ds)
             if prm.get("unlabelled"):
@@ -104,7 +106,8 @@ class Builder:
 
     def export(self, v: VariantSpec) -> tuple[bytes, float, int]:
         """(tflite bytes, seconds, parameter count) for variant ``v``."""
-        from edgekit import models
+        from edgekit.optimize import models
+        from edgekit.passes import training
         from edgekit.passes import quantization as q
 
         exp = v.export
@@ -122,7 +125,7 @@ class Builder:
             data = q.convert(model, mode="float32")
         elif exp.name == "qat":
             prm = exp.params
-            models.set_seed(self.p.seed)
+            training.set_seed(self.p.seed)
             kw = {"batch_size": prm.get("batch_size", 128)}
             if prm.get("learning_rate"):
                 kw["learning_rate"] = prm["learning_rate"]

@@ -13,12 +13,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgekit import __version__
-from edgekit.recipe import Recipe, VariantSpec
+from edgekit._version import __version__
+from edgekit.optimize.recipe import Recipe, VariantSpec
 from edgekit.variant import MANIFEST_FILE, MANIFEST_SCHEMA, MODEL_FILE, Variant
 
 if TYPE_CHECKING:
-    from edgekit.optimize import Plan
+    from edgekit.optimize.plan import Plan
 
 TARGET_RUNTIME = "tflite-runtime 2.14.0"
 

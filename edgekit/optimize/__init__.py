@@ -1,0 +1,9 @@
+"""The optimise stage: a model + data + recipe -> Variants (``.tflite`` + manifest + host evaluation).
+
+Modules: ``recipe`` (parse and validate recipes), ``data`` (data sets), ``models`` (the built-in
+teacher and student, loading the user's model), ``plan`` (every check before training, what to
+rebuild), ``chain`` (runs the passes of ``edgekit.passes``), ``writer`` (variant folders, atomically),
+``evaluate`` (host evaluation), ``run`` (the entry point, :func:`edgekit.optimize.run.optimize`).
+
+This package's ``__init__`` imports nothing, so ``import edgekit.optimize.data`` needs no TensorFlow.
+"""
