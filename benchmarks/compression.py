@@ -36,13 +36,13 @@ def main() -> int:
     for v in variants.values():
         m = v.manifest
         acc = v.accuracy
-        table.add_row(v.name, m["description"], f"{m['size_bytes'] / 1024:.1f} KiB",
-                      f"{m['size_bytes'] / base.size_bytes:.3f}", f"{m['gzip_size_bytes'] / 1024:.1f} KiB",
-                      f"{m['gzip_size_bytes'] / base.gzip_size_bytes:.3f}", f"{100 * m['sparsity']['overall']:.0f}%",
+        table.add_row(v.name, m.description, f"{m.size_bytes / 1000:.1f} kB",
+                      f"{m.size_bytes / base.size_bytes:.3f}", f"{m.gzip_size_bytes / 1000:.1f} kB",
+                      f"{m.gzip_size_bytes / base.gzip_size_bytes:.3f}", f"{100 * (m.overall_sparsity or 0):.0f}%",
                       "—" if acc is None else f"{100 * acc:.2f}%",
                       "—" if acc is None else f"{100 * (acc - base.accuracy):+.2f}",
-                      "—" if not v.evaluation or v.evaluation.get("agreement") is None
-                      else f"{100 * v.evaluation['agreement']:.1f}%")
+                      "—" if not v.evaluation or v.evaluation.agreement is None
+                      else f"{100 * v.evaluation.agreement:.1f}%")
     console.print(table)
 
     checks = []
@@ -54,7 +54,7 @@ def main() -> int:
     sparse = variants["prune80-int8"]
     gz = sparse.gzip_size_bytes / int8.gzip_size_bytes
     checks.append(("80%-sparse int8 gzip ≤ 40% of dense int8 gzip", gz <= 0.40,
-                   f"{100 * gz:.1f}% (measured sparsity {100 * sparse.manifest['sparsity']['overall']:.1f}%)"))
+                   f"{100 * gz:.1f}% (measured sparsity {100 * (sparse.manifest.overall_sparsity or 0):.1f}%)"))
     close = [v for v in variants.values() if v.accuracy is not None and v is not base
              and 100 * (base.accuracy - v.accuracy) <= 1.0]
     best = min(close, key=lambda v: v.gzip_size_bytes, default=None)

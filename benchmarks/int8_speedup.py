@@ -82,7 +82,7 @@ def main() -> int:
                 res.append(m)
             f_med, i_med = (statistics.median(m.latencies_ms) for m in res)
             t.add_row(name, f"{f_med:.2f}", f"{i_med:.2f}", f"{f_med / i_med:.2f}x",
-                      f"{res[0].stats['cv']:.1%}", f"{res[1].stats['cv']:.1%}")
+                      f"{res[0].stats.cv:.1%}", f"{res[1].stats.cv:.1%}")
         Console(width=140).print(t)
     finally:
         for i in emulator.instances():

@@ -1,6 +1,56 @@
 """edgekit: get trained models onto low-spec 32-bit ARM Android devices.
 
-Stages: optimise (Variants) -> benchmark (Measurements) -> report (Pareto front) -> gate (budgets).
+One record flows through the stages: a :class:`Variant` (``.tflite`` + manifest + host evaluation)
+becomes :class:`Measurement` s on a device, which become :class:`Results`, a :class:`Report`
+(Pareto front + recommendation) and a gate verdict (:class:`GateResult`)::
+
+    import edgekit as ek
+
+    variants = ek.optimize("model.h5", "data.npz", recipe="recipe.toml", out="out")
+    measurements = ek.bench(variants, emulator="armv7-lowend", params=ek.BenchParams(runs=20))
+    report = ek.report("out", max_size="300kB", min_accuracy=0.85)
+    verdict = ek.gate("out", "edgekit.toml")
+
+The CLI commands call exactly these functions. Everything is imported on first use, so
+``import edgekit`` needs neither TensorFlow nor adb (the core install: inspect, report, gate).
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from edgekit._version import __version__
+
+# public name -> "module:attribute"; loaded on first access (PEP 562)
+_API = {
+    "optimize": "edgekit.optimize.run:optimize",
+    "bench": "edgekit.bench.api:bench",
+    "BenchParams": "edgekit.bench.params:BenchParams",
+    "load_results": "edgekit.results:load_results",
+    "report": "edgekit.report.api:report",
+    "gate": "edgekit.gate.api:gate",
+    "load_variants": "edgekit.variant:load_variants",
+    "Variant": "edgekit.variant:Variant",
+    "Measurement": "edgekit.measurement:Measurement",
+    "Results": "edgekit.results:Results",
+    "Report": "edgekit.report.core:Report",
+    "GateResult": "edgekit.gate.core:GateResult",
+    "EdgekitError": "edgekit.errors:EdgekitError",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    target = _API.get(name)
+    if target is None:
+        raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
+    module, attr = target.split(":")
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

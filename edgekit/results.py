@@ -124,39 +124,29 @@ def variant_record(variant: Any) -> dict[str, Any]:
     """The record for one :class:`edgekit.variant.Variant` (no device data yet)."""
     m = variant.manifest
     ev = variant.evaluation
-    compat = m.get("compatibility") or {}
-    status, reason = "ok", None
-    if compat.get("status", "ok") != "ok":
-        status, reason = "incompatible", compat.get("reason") or f"incompatible with {compat.get('runtime', 'the target runtime')}"
     host = None
     if ev is not None:
         host = {
-            "status": ev.get("status", "ok"),
-            "accuracy": ev.get("accuracy") if ev.get("status", "ok") == "ok" else None,
-            "n": ev.get("n"),
-            "agreement": ev.get("agreement"),
-            "mean_abs_diff": ev.get("mean_abs_diff"),
-            "error": ev.get("error"),
+            "status": ev.status,
+            "accuracy": ev.accuracy if ev.status == "ok" else None,
+            "n": ev.n,
+            "agreement": ev.agreement,
+            "mean_abs_diff": ev.mean_abs_diff,
+            "error": ev.error,
         }
-        if status == "ok" and host["status"] != "ok":
-            status = host["status"] if host["status"] in ("failed", "incompatible") else "failed"
-            reason = ev.get("error") or f"host evaluation {host['status']}"
-    sparsity = m.get("sparsity")
-    if isinstance(sparsity, dict):
-        sparsity = sparsity.get("overall")
     return {
-        "name": m["name"],
-        "status": status,
-        "reason": reason,
+        "name": m.name,
+        "status": variant.status,
+        "reason": variant.reason,
         "is_baseline": False,
-        "chain": m.get("chain") or [],
-        "parent": m.get("parent"),
-        "base": m.get("base"),
-        "sha256": m.get("sha256"),
-        "size_bytes": _int_or_none(m.get("size_bytes")),
-        "gzip_size_bytes": _int_or_none(m.get("gzip_size_bytes")),
-        "param_count": _int_or_none(m.get("param_count")),
-        "sparsity": sparsity,
+        "chain": m.chain or [],
+        "parent": m.parent,
+        "base": m.base,
+        "sha256": m.sha256,
+        "size_bytes": _int_or_none(m.size_bytes),
+        "gzip_size_bytes": _int_or_none(m.gzip_size_bytes),
+        "param_count": _int_or_none(m.param_count),
+        "sparsity": m.overall_sparsity,
         "host": host,
         "device": [],
         "extra": {},
@@ -170,14 +160,8 @@ def _int_or_none(v: Any) -> int | None:
 def measurement_summary(meas: Any) -> dict[str, Any]:
     """A compact dict for one :class:`edgekit.measurement.Measurement` (no raw latency list)."""
     dev = meas.device or {}
-    stats = meas.stats or {}
-
-    def stat(key: str) -> float | None:
-        v = stats.get(key)
-        if v is None:
-            return None
-        v = float(v)
-        return None if v != v else v  # NaN -> None (JSON has no NaN)
+    stats = meas.stats
+    stat = stats.get  # None for a missing or NaN value (JSON has no NaN)
 
     return {
         "serial": meas.device_serial,
@@ -189,7 +173,7 @@ def measurement_summary(meas: Any) -> dict[str, Any]:
         "runner": meas.runner,
         "status": meas.status,
         "reason": meas.reason,
-        "runs": len(meas.latencies_ms or []),
+        "runs": stats.runs or len(meas.latencies_ms or []),
         "mean_ms": stat("mean"),
         "p50_ms": stat("p50"),
         "p90_ms": stat("p90"),
@@ -208,17 +192,10 @@ def measurement_summary(meas: Any) -> dict[str, Any]:
 def mark_baseline(records: list[dict[str, Any]], declared: Iterable[str | None] = ()) -> str | None:
     """Pick the float32 baseline: a name given by eval.json ``baseline``, else the variant with an
     empty ``chain`` (the first by name if several). Marks ``is_baseline`` and returns the name."""
-    names = {r["name"] for r in records}
-    baseline = None
-    for d in declared:
-        if d and d in names:
-            baseline = d
-            break
-    if baseline is None:
-        for r in sorted(records, key=lambda r: r["name"]):
-            if not r.get("chain"):
-                baseline = r["name"]
-                break
+    from edgekit.variant import choose_baseline
+
+    ordered = sorted(records, key=lambda r: r["name"])
+    baseline = choose_baseline(((r["name"], r.get("chain")) for r in ordered), declared)
     for r in records:
         r["is_baseline"] = r["name"] == baseline
     return baseline
@@ -227,7 +204,7 @@ def mark_baseline(records: list[dict[str, Any]], declared: Iterable[str | None] 
 def build_results(variants: list[Any], measurements: list[Any] | None = None, source: str = "") -> Results:
     """Merge variants and measurements into :class:`Results` (pure: no file access)."""
     records = [variant_record(v) for v in variants]
-    declared = [(v.evaluation or {}).get("baseline") for v in variants]
+    declared = [v.evaluation.baseline for v in variants if v.evaluation is not None]
     baseline = mark_baseline(records, declared)
     warnings: list[str] = []
     by_name = {r["name"]: r for r in records}

@@ -1,50 +1,21 @@
-"""The Variant: one ``.tflite`` file plus the manifest saying how it was made.
+"""The Variant: one ``.tflite`` file, the manifest saying how it was made, and its host evaluation.
 
-On disk: ``OUT/variants/<name>/model.tflite``, ``manifest.json`` and, after host
-evaluation, ``eval.json``. Every stage after ``optimize`` reads variants through
-:func:`load_variants`.
+On disk: ``OUT/variants/<name>/model.tflite``, ``manifest.json`` and, after host evaluation,
+``eval.json``. Every stage after ``optimize`` reads variants through :func:`load_variants`.
+A variant's ``status`` and ``reason`` are derived here, once (:attr:`Variant.status`), and the float
+baseline of a set of variants is chosen here, once (:func:`choose_baseline`).
 
-manifest.json (schema ``edgekit.variant/1``)::
-
-    name            str     variant name (unique within a recipe)
-    chain           list    [{"pass": "prune", "params": {...}}, ...] in the order applied
-    parent          str|null  the variant whose Keras model this chain started from
-    base            str     "teacher" | "student" | "model" (the user's model)
-    sha256          str     of model.tflite
-    size_bytes      int
-    gzip_size_bytes int     gzip -9 of model.tflite
-    sparsity        {"overall": float, "layers": {layer: float}}  measured on exported weights
-    unique_weights  {layer: int}   distinct values per weight tensor (clustering shows here)
-    param_count     int
-    ops             [{"op": "CONV_2D", "version": 3, "count": 2}, ...]  read from the flatbuffer
-    io              {"input": {...}, "output": {...}}  shape, dtype, quantization (scale, zero_point)
-    versions        {"edgekit", "tensorflow", "tf_keras", "tfmot", "converter", "target_runtime"}
-    compatibility   {"runtime": "tflite-runtime 2.14.0", "status": "ok"|"incompatible", "reason": str|null}
-    training_seconds float
-    seed            int
-    inputs_key      str     hash of everything the variant depends on (skip-if-unchanged)
-    created         str     ISO-8601 UTC
-
-eval.json (schema ``edgekit.eval/1``)::
-
-    status          "ok" | "failed" | "incompatible"
-    error           str|null
-    n               int     evaluation examples
-    accuracy        float   top-1, 0..1
-    per_class_accuracy  [float]
-    confusion_matrix    [[int]]  rows = true class, cols = predicted
-    baseline        str|null  name of the float32 baseline variant
-    agreement       float|null  top-1 agreement with the baseline, 0..1
-    mean_abs_diff   float|null  mean |probability difference| vs the baseline
-    sha256          str     of the model evaluated
+The field lists in the class docstrings below are the documented schemas (``docs/schemas.md`` is
+generated from them, and a test keeps both equal to the dataclass fields).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from edgekit.errors import EdgekitError
 
@@ -53,6 +24,147 @@ EVAL_SCHEMA = "edgekit.eval/1"
 MODEL_FILE = "model.tflite"
 MANIFEST_FILE = "manifest.json"
 EVAL_FILE = "eval.json"
+STATUSES = ("ok", "incompatible", "failed")
+
+
+def _known(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    names = {f.name for f in fields(cls)} - {"extra"}
+    return {k: v for k, v in data.items() if k in names}, {k: v for k, v in data.items() if k not in names}
+
+
+@dataclass
+class Compatibility:
+    """Whether the device runtime loads the file (checked in a child process when it was made).
+
+    Fields:
+        runtime     str       the runtime checked, e.g. "tflite-runtime 2.14.0"
+        status      str       "ok" | "incompatible"
+        reason      str|null  the runtime's own words when it cannot load the file
+    """
+
+    runtime: str = ""
+    status: str = "ok"
+    reason: str | None = None
+
+
+@dataclass
+class Manifest:
+    """manifest.json (schema ``edgekit.variant/1``).
+
+    Fields:
+        schema           str     "edgekit.variant/1"
+        name             str     variant name (unique within a recipe; the folder name)
+        chain            list    [{"pass": "prune", "params": {...}}, ...] in the order applied
+        description      str     the chain in words, e.g. "prune(0.8) → ptq-int8"
+        parent           str|null  the variant whose chain is the longest proper prefix of this one's
+        base             str     "teacher" | "student" | "model" (the user's model)
+        source_model     str     the model the chain started from
+        sha256           str     of model.tflite
+        size_bytes       int
+        gzip_size_bytes  int     gzip -9 of model.tflite
+        sparsity         dict    {"overall": float, "layers": {layer: float}} measured on the exported weights
+        unique_weights   dict    {layer: int} distinct values per weight tensor (clustering shows here)
+        param_count      int
+        ops              list    [{"op": "CONV_2D", "version": 3, "count": 2}, ...] read from the flatbuffer
+        io               dict    {"input": {...}, "output": {...}}: shape, dtype, quantization (scale, zero_point)
+        versions         dict    {"edgekit", "tensorflow", "tf_keras", "tfmot", "converter", "target_runtime", ...}
+        compatibility    Compatibility  loadability in the device runtime
+        training_seconds float
+        seed             int
+        data             str|null  the data set the variant was made from (e.g. "fashion-mnist")
+        inputs_key       str     hash of everything the variant depends on (skip-if-unchanged)
+        created          str     ISO-8601 UTC
+        extra            dict    keys this edgekit does not know (kept, written back unchanged)
+    """
+
+    name: str
+    sha256: str
+    size_bytes: int
+    gzip_size_bytes: int
+    schema: str = MANIFEST_SCHEMA
+    chain: list[dict[str, Any]] = field(default_factory=list)
+    description: str = ""
+    parent: str | None = None
+    base: str = "model"
+    source_model: str = ""
+    sparsity: dict[str, Any] = field(default_factory=lambda: {"overall": 0.0, "layers": {}})
+    unique_weights: dict[str, int] = field(default_factory=dict)
+    param_count: int = 0
+    ops: list[dict[str, Any]] = field(default_factory=list)
+    io: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    compatibility: Compatibility = field(default_factory=Compatibility)
+    training_seconds: float = 0.0
+    seed: int = 0
+    data: str | None = None
+    inputs_key: str = ""
+    created: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def overall_sparsity(self) -> float | None:
+        s = self.sparsity.get("overall") if isinstance(self.sparsity, dict) else self.sparsity
+        return None if s is None else float(s)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        extra = out.pop("extra")
+        out.update(extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Manifest":
+        known, extra = _known(cls, data)
+        compat = known.get("compatibility")
+        if isinstance(compat, dict):
+            known["compatibility"] = Compatibility(**_known(Compatibility, compat)[0])
+        return cls(**known, extra=extra)
+
+
+@dataclass
+class Evaluation:
+    """eval.json (schema ``edgekit.eval/1``): the host evaluation in tflite-runtime.
+
+    Fields:
+        schema              str       "edgekit.eval/1"
+        status              str       "ok" | "failed" | "incompatible"
+        error               str|null  why not ok
+        n                   int       evaluation examples
+        accuracy            float|null  top-1, 0..1
+        per_class_accuracy  list|null   [float|null] per class (null: no examples of that class)
+        confusion_matrix    list|null   [[int]] rows = true class, columns = predicted
+        baseline            str|null  name of the float32 baseline variant
+        agreement           float|null  top-1 agreement with the baseline, 0..1
+        mean_abs_diff       float|null  mean |probability difference| vs the baseline
+        sha256              str|null  of the model evaluated
+        output_kind         str|null  "probabilities" | "logits" (how the outputs were read)
+        extra               dict      keys this edgekit does not know (kept, written back unchanged)
+    """
+
+    status: str = "ok"
+    error: str | None = None
+    n: int = 0
+    accuracy: float | None = None
+    per_class_accuracy: list[float | None] | None = None
+    confusion_matrix: list[list[int]] | None = None
+    baseline: str | None = None
+    agreement: float | None = None
+    mean_abs_diff: float | None = None
+    sha256: str | None = None
+    output_kind: str | None = None
+    schema: str = EVAL_SCHEMA
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        extra = out.pop("extra")
+        out.update(extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Evaluation":
+        known, extra = _known(cls, data)
+        return cls(**known, extra=extra)
 
 
 @dataclass
@@ -60,12 +172,12 @@ class Variant:
     """A .tflite file with its manifest (and host evaluation, once done)."""
 
     dir: Path
-    manifest: dict[str, Any]
-    evaluation: dict[str, Any] | None = field(default=None)
+    manifest: Manifest
+    evaluation: Evaluation | None = field(default=None)
 
     @property
     def name(self) -> str:
-        return self.manifest["name"]
+        return self.manifest.name
 
     @property
     def path(self) -> Path:
@@ -73,50 +185,100 @@ class Variant:
 
     @property
     def sha256(self) -> str:
-        return self.manifest["sha256"]
+        return self.manifest.sha256
 
     @property
     def size_bytes(self) -> int:
-        return int(self.manifest["size_bytes"])
+        return int(self.manifest.size_bytes)
 
     @property
     def gzip_size_bytes(self) -> int:
-        return int(self.manifest["gzip_size_bytes"])
+        return int(self.manifest.gzip_size_bytes)
 
     @property
     def compatible(self) -> bool:
-        return self.manifest.get("compatibility", {}).get("status", "ok") == "ok"
+        return self.manifest.compatibility.status == "ok"
 
     @property
     def accuracy(self) -> float | None:
-        if self.evaluation and self.evaluation.get("status") == "ok":
-            return self.evaluation.get("accuracy")
-        return None
+        ev = self.evaluation
+        return ev.accuracy if ev is not None and ev.status == "ok" else None
+
+    @cached_property
+    def _status(self) -> tuple[str, str | None]:
+        compat = self.manifest.compatibility
+        if compat.status != "ok":
+            return "incompatible", compat.reason or f"incompatible with {compat.runtime or 'the target runtime'}"
+        ev = self.evaluation
+        if ev is not None and ev.status != "ok":
+            status = ev.status if ev.status in STATUSES else "failed"
+            return status, ev.error or f"host evaluation {ev.status}"
+        return "ok", None
+
+    @property
+    def status(self) -> str:
+        """ "ok" | "incompatible" (the device runtime cannot load it) | "failed" (host evaluation failed)."""
+        return self._status[0]
+
+    @property
+    def reason(self) -> str | None:
+        """Why the status is not ok (the runtime's or the evaluation's own words)."""
+        return self._status[1]
+
+    def set_evaluation(self, evaluation: Evaluation | None) -> None:
+        self.evaluation = evaluation
+        self.__dict__.pop("_status", None)
 
     @classmethod
     def load(cls, directory: str | Path) -> "Variant":
         directory = Path(directory)
         mpath = directory / MANIFEST_FILE
         try:
-            manifest = json.loads(mpath.read_text())
+            data = json.loads(mpath.read_text())
         except FileNotFoundError:
-            raise EdgekitError(f"{directory} is not a variant: no {MANIFEST_FILE}", "point at OUT/variants or one variant folder made by `edgekit optimize`")
-        except json.JSONDecodeError as exc:
-            raise EdgekitError(f"{mpath} is not valid JSON ({exc.msg} at line {exc.lineno})", "re-run `edgekit optimize` to rewrite it")
-        if manifest.get("schema") != MANIFEST_SCHEMA:
-            raise EdgekitError(f"{mpath} has schema {manifest.get('schema')!r}, expected {MANIFEST_SCHEMA!r}")
+            raise EdgekitError(f"{directory} is not a variant: no {MANIFEST_FILE}",
+                               "point at OUT/variants or one variant folder made by `edgekit optimize`")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise EdgekitError(f"{mpath} is not valid JSON ({getattr(exc, 'msg', exc)})", "re-run `edgekit optimize` to rewrite it")
+        if not isinstance(data, dict) or data.get("schema") != MANIFEST_SCHEMA:
+            got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise EdgekitError(f"{mpath} has schema {got!r}, expected {MANIFEST_SCHEMA!r}")
+        try:
+            manifest = Manifest.from_dict(data)
+        except TypeError as exc:  # a required field is missing
+            raise EdgekitError(f"{mpath} is incomplete ({exc})", "re-run `edgekit optimize` to rewrite it") from None
         evaluation = None
         epath = directory / EVAL_FILE
         if epath.exists():
             try:
-                evaluation = json.loads(epath.read_text())
-            except json.JSONDecodeError:
-                evaluation = None
+                raw = json.loads(epath.read_text())
+                evaluation = Evaluation.from_dict(raw) if isinstance(raw, dict) else None
+            except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
+                evaluation = None  # unreadable: the variant counts as not evaluated (optimize re-evaluates)
         return cls(directory, manifest, evaluation)
 
 
+def choose_baseline(candidates: Iterable[tuple[str, Any]], declared: Iterable[str | None] = ()) -> str | None:
+    """The float32 baseline among ``(name, chain)`` pairs: the first ``declared`` name that is a candidate
+    (eval.json's ``baseline``, a budget's ``float_baseline``), else the first candidate, in the order given,
+    whose chain is empty. The one rule every stage uses."""
+    items = list(candidates)
+    names = {n for n, _ in items}
+    for d in declared:
+        if d and d in names:
+            return d
+    return next((n for n, chain in items if not chain), None)
+
+
+def baseline_variant(variants: Iterable[Variant]) -> Variant | None:
+    vs = list(variants)
+    name = choose_baseline(((v.name, v.manifest.chain) for v in vs),
+                           [v.evaluation.baseline for v in vs if v.evaluation is not None])
+    return next((v for v in vs if v.name == name), None)
+
+
 def load_variants(path: str | Path) -> list[Variant]:
-    """Variants under ``path``: an output dir (``OUT``), ``OUT/variants`` or a single variant dir."""
+    """Variants under ``path``: an output dir (``OUT``), ``OUT/variants`` or a single variant dir; sorted by name."""
     path = Path(path)
     if not path.exists():
         raise EdgekitError(f"{path} does not exist", "run `edgekit optimize --out DIR` first")
@@ -124,6 +286,8 @@ def load_variants(path: str | Path) -> list[Variant]:
         return [Variant.load(path)]
     if (path / "variants").is_dir():
         path = path / "variants"
+    if not path.is_dir():
+        raise EdgekitError(f"{path} is not a folder of variants", "pass OUT, OUT/variants or one variant folder")
     dirs = sorted(p for p in path.iterdir() if (p / MANIFEST_FILE).exists())
     if not dirs:
         raise EdgekitError(f"no variants found under {path}", "run `edgekit optimize --out DIR` and pass DIR or DIR/variants")

@@ -69,8 +69,12 @@ def test_current_format_with_percentiles_and_memory():
                            "avg": 56265.8, "std": 982, "p5": 55001, "median": 56200, "p95": 57900}
     assert (r.memory_init_mb, r.memory_overall_mb, r.peak_memory_mb) == (2.43359, 8.67578, 13.1797)
     s = bm.stats_ms(r)
-    assert s["p50"] == pytest.approx(56.2) and s["mean"] == pytest.approx(56.2658) and s["p95"] == pytest.approx(57.9)
-    assert s["cv"] == pytest.approx(982 / 56265.8)
+    assert s.p50 == pytest.approx(56.2) and s.mean == pytest.approx(56.2658) and s.n == 1061
+    assert s.cv == pytest.approx(982 / 56265.8)
+    # one key set whatever the runner: what benchmark_model cannot give is absent and says why
+    assert s.p90 is None and s.why_missing("p90") == "benchmark_model reports p5/p50/p95, not p90"
+    assert s.why_missing("p99") == "benchmark_model reports p5/p50/p95, not p99"
+    assert bm.extra_percentiles_ms(r) == {"p5": pytest.approx(55.001), "p95": pytest.approx(57.9)}
 
 
 def test_current_format_without_percentiles_or_memory_and_exponent_numbers():
@@ -78,7 +82,7 @@ def test_current_format_without_percentiles_or_memory_and_exponent_numbers():
     assert r.inference_avg_us == pytest.approx(1.23457e6)
     assert "median" not in r.inference and r.inference["avg"] == pytest.approx(1.23457e6)
     assert r.memory_init_mb is None and r.peak_memory_mb is None
-    assert "p50" not in bm.stats_ms(r)
+    assert bm.stats_ms(r).p50 is None and "p50" in bm.stats_ms(r).unavailable
 
 
 def test_legacy_format_and_old_memory_line():

@@ -40,7 +40,7 @@ def test_float_model_every_run_kept(models):
     assert res["io"]["inputs"][0]["shape"] == [1, 8, 8, 1] and res["io"]["inputs"][0]["dtype"] == "float32"
     m = Measurement("float", "x" * 64, "host", {}, "python", 1, {})
     fill_from_script(m, res, BenchConfig())
-    assert m.stats["n"] == 7 and m.latencies_ms == res["latencies_ms"] and m.peak_memory_mb == mem["peak"]["vmhwm_mb"]
+    assert m.stats.n == 7 and m.latencies_ms == res["latencies_ms"] and m.peak_memory_mb == mem["peak"]["vmhwm_mb"]
 
 
 def test_incompatible_model_reports_runtime_reason_verbatim(models):

@@ -234,11 +234,11 @@ def test_write_eval_is_read_back_by_variant(tiny, x, tmp_path):
     (vdir / MANIFEST_FILE).write_text(json.dumps({"schema": MANIFEST_SCHEMA, "name": "float32", "sha256": "x",
                                                   "size_bytes": 1, "gzip_size_bytes": 1}))
     result, _ = evaluate(tiny / "float.tflite", _dataset(x, np.zeros(len(x), np.int64)))
-    path = write_eval(vdir, result)
-    assert path == vdir / EVAL_FILE
+    written = write_eval(vdir, result)
+    assert written.accuracy == result["accuracy"] and (vdir / EVAL_FILE).is_file()
     assert [p.name for p in vdir.iterdir() if p.name.startswith(".")] == []  # no temp files left
     v = Variant.load(vdir)
-    assert v.evaluation == json.loads(json.dumps(result)) and v.accuracy == result["accuracy"]
+    assert v.evaluation.to_dict() == json.loads(json.dumps(result)) and v.accuracy == result["accuracy"]
     with pytest.raises(EdgekitError, match="not one of"):
         write_eval(vdir, {**result, "status": "great"})
-    assert Variant.load(vdir).evaluation["status"] == "ok"  # untouched by the failed write
+    assert Variant.load(vdir).evaluation.status == "ok"  # untouched by the failed write

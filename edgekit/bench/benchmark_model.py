@@ -32,6 +32,7 @@ from pathlib import Path
 
 from edgekit.cache import cache_dir
 from edgekit.errors import EdgekitError
+from edgekit.measurement import STAT_KEYS, LatencyStats
 
 NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
 
@@ -194,18 +195,33 @@ def parse_output(output: str) -> BenchmarkModelResult:
     )
 
 
-def stats_ms(result: BenchmarkModelResult) -> dict[str, float]:
-    """Measurement.stats (ms) from the timed-runs stats line (falls back to the average only)."""
+def stats_ms(result: BenchmarkModelResult) -> LatencyStats:
+    """Measurement.stats (ms) from the timed-runs stats line (falls back to the average only).
+
+    benchmark_model prints count/avg/std/min/max and p5/median/p95, never single runs: p90, p99 and
+    the confidence interval are unavailable and say so; p5/p95 go to the measurement's detail."""
     s = result.inference
+    out: dict[str, float] = {}
     if not s:
-        return {"mean": result.inference_avg_us / 1000.0}
-    out = {"n": s["count"]}
-    for src, dst in (("avg", "mean"), ("std", "std"), ("min", "min"), ("max", "max"), ("p5", "p5"), ("median", "p50"), ("p95", "p95")):
-        if src in s:
-            out[dst] = s[src] / 1000.0
-    if out.get("mean"):
-        out["cv"] = out.get("std", 0.0) / out["mean"]
-    return out
+        out["mean"] = result.inference_avg_us / 1000.0
+    else:
+        out["n"] = float(s["count"])
+        for src, dst in (("avg", "mean"), ("std", "std"), ("min", "min"), ("max", "max"), ("median", "p50")):
+            if src in s:
+                out[dst] = s[src] / 1000.0
+        if out.get("mean"):
+            out["cv"] = out.get("std", 0.0) / out["mean"]
+    why = {"p90": "benchmark_model reports p5/p50/p95, not p90", "p99": "benchmark_model reports p5/p50/p95, not p99",
+           "ci95_low": "benchmark_model reports no per-run times (no confidence interval)",
+           "ci95_high": "benchmark_model reports no per-run times (no confidence interval)"}
+    unavailable = {k: why.get(k, f"benchmark_model did not report {k}") for k in STAT_KEYS if k not in out}
+    return LatencyStats(**out, unavailable=unavailable)
+
+
+def extra_percentiles_ms(result: BenchmarkModelResult) -> dict[str, float]:
+    """The percentiles benchmark_model reports beyond the common key set (p5, p95), in ms."""
+    s = result.inference or {}
+    return {k: s[k] / 1000.0 for k in ("p5", "p95") if k in s}
 
 
 def default_binary() -> Path:

@@ -190,7 +190,7 @@ def summary_table(console: Any, ms: Sequence[Any]) -> None:
                   f"{ins['thumb_share']:.0%}" if ins.get("thumb_share") is not None else "-",
                   f"{est['ms']:.3g}" if est.get("ms") is not None else "-",
                   f"{est.get('core')} @ {est.get('clock_mhz', 0):.0f} MHz" if est else "(no cost model)",
-                  f"{(m.stats or {}).get('p50'):.3g}" if (m.stats or {}).get("p50") is not None else "-")
+                  f"{m.stats.p50:.3g}" if m.stats.p50 is not None else "-")
     console.print(t)
     console.print("est. = an estimate for a real core from the counted instructions (devices/*.toml [cost_model]), "
                   "not a measurement; emulated = wall clock under qemu with the counting plugin", markup=False)

@@ -33,7 +33,7 @@ from edgekit.bench import counted
 from edgekit.bench.device import CommandTimeout, Device, remote, shell_join
 from edgekit.bench.stats import NOISY_CV, analyse
 from edgekit.errors import EdgekitError
-from edgekit.measurement import Measurement
+from edgekit.measurement import LatencyStats, Measurement
 
 RUNNERS = ("python", "benchmark_model")
 SCRIPT = Path(__file__).with_name("device_script.py")
@@ -65,7 +65,7 @@ class Target:
 
     @classmethod
     def from_variant(cls, v: Any) -> "Target":
-        return cls(v.name, v.path, v.sha256, v.size_bytes, v.accuracy, v.manifest.get("data"))
+        return cls(v.name, v.path, v.sha256, v.size_bytes, v.accuracy, v.manifest.data)
 
     @classmethod
     def from_file(cls, path: Path) -> "Target":
@@ -297,7 +297,8 @@ def fill_from_script(m: Measurement, res: dict[str, Any], cfg: BenchConfig) -> N
         # own memory); this is what loading and running the model added on top of the imports
         mem["model_delta_mb"] = m.peak_memory_mb - base
     if m.latencies_ms:
-        m.stats, found = analyse(m.latencies_ms, noisy_cv=cfg.noisy_cv)
+        stats, found = analyse(m.latencies_ms, noisy_cv=cfg.noisy_cv)
+        m.stats = LatencyStats.from_dict(stats)
         m.warnings.extend(found)
 
 
@@ -347,11 +348,12 @@ class BenchmarkModelRunner:
         m.init_ms = parsed.init_us / 1000.0
         m.first_inference_ms = None if parsed.first_inference_us is None else parsed.first_inference_us / 1000.0
         m.stats = bm.stats_ms(parsed)
-        if m.stats.get("cv", 0.0) > cfg.noisy_cv:
-            m.warnings.append(f"noisy: CV {m.stats['cv']:.1%} > {cfg.noisy_cv:.0%} (benchmark_model summary)")
+        if (m.stats.cv or 0.0) > cfg.noisy_cv:
+            m.warnings.append(f"noisy: CV {m.stats.cv:.1%} > {cfg.noisy_cv:.0%} (benchmark_model summary)")
         m.peak_memory_mb = parsed.peak_memory_mb if parsed.peak_memory_mb is not None else parsed.memory_overall_mb
         m.detail = {"init_delta_mb": parsed.memory_init_mb, "overall_delta_mb": parsed.memory_overall_mb,
-                    "peak_mb": parsed.peak_memory_mb, "warmup": parsed.warmup, "format": parsed.format}
+                    "peak_mb": parsed.peak_memory_mb, "warmup": parsed.warmup, "format": parsed.format,
+                    "percentiles_ms": bm.extra_percentiles_ms(parsed)}
         m.finished = now()
         return m
 

@@ -97,11 +97,11 @@ def summary_table(ms: Sequence[Measurement], targets: Sequence[Any], result: Any
         t.add_column(col, justify=just, overflow="fold", no_wrap=col in ("variant", "device"))  # type: ignore[arg-type]
     notes: list[str] = []
     for m in sorted(ms, key=lambda m: (m.variant, m.device_serial, m.threads)):
-        s = m.stats or {}
+        s = m.stats
         ci = "-"
-        if "mean" in s:
-            half = (s["ci95_high"] - s["mean"]) if "ci95_high" in s else None
-            ci = f"{s['mean']:.3g}" + (f" ± {half:.2g}" if half is not None else "")
+        if s.mean is not None:
+            half = (s.ci95_high - s.mean) if s.ci95_high is not None else None
+            ci = f"{s.mean:.3g}" + (f" ± {half:.2g}" if half is not None else "")
         warn = ", ".join(sorted({w.split(":")[0] for w in m.warnings if ":" in w}))
         if m.status != "ok" and m.reason:
             first = m.reason.strip().splitlines()[0]

@@ -83,25 +83,27 @@ class _progress:
 
 
 def summary_rows(variants) -> list[dict]:
-    base = next((v for v in variants if not v.manifest["chain"]), None)
+    from edgekit.variant import baseline_variant
+
+    base = baseline_variant(variants)
     base_acc = base.accuracy if base else None
     rows = []
     for v in variants:
-        m, e = v.manifest, v.evaluation or {}
+        m, e = v.manifest, v.evaluation
         acc = v.accuracy
         rows.append({
             "name": v.name,
-            "chain": m.get("description"),
+            "chain": m.description,
             "path": str(v.path),
-            "size_bytes": m["size_bytes"],
-            "gzip_size_bytes": m["gzip_size_bytes"],
-            "sparsity": m["sparsity"]["overall"],
-            "param_count": m["param_count"],
+            "size_bytes": m.size_bytes,
+            "gzip_size_bytes": m.gzip_size_bytes,
+            "sparsity": m.overall_sparsity,
+            "param_count": m.param_count,
             "accuracy": acc,
             "delta_vs_baseline_pt": None if acc is None or base_acc is None else round(100 * (acc - base_acc), 2),
-            "agreement": e.get("agreement"),
-            "status": e.get("status", m["compatibility"]["status"]),
-            "reason": e.get("error") or m["compatibility"]["reason"],
+            "agreement": e.agreement if e is not None else None,
+            "status": v.status,
+            "reason": v.reason,
         })
     return rows
 

@@ -7,7 +7,7 @@ Public API::
 
     evaluate(model_path, dataset, baseline_outputs=None, baseline=None, batch_size=256, timeout=600)
         -> (eval_dict, outputs)
-    write_eval(variant_dir, eval_dict) -> Path          # variant_dir/eval.json, atomically
+    write_eval(variant_dir, eval_dict) -> Evaluation    # variant_dir/eval.json, atomically
     to_probabilities(outputs) -> (probabilities, "probabilities" | "logits")
 
 ``eval_dict`` follows ``edgekit.eval/1`` (see edgekit/variant.py) plus ``schema`` and
@@ -34,7 +34,7 @@ import numpy as np
 
 from edgekit import atomic
 from edgekit.errors import EdgekitError
-from edgekit.variant import EVAL_FILE, EVAL_SCHEMA
+from edgekit.variant import EVAL_FILE, EVAL_SCHEMA, Evaluation
 
 STATUSES = ("ok", "failed", "incompatible")
 
@@ -147,13 +147,13 @@ def evaluate(
     return result, probs
 
 
-def write_eval(variant_dir: str | os.PathLike, eval_dict: dict[str, Any]) -> Path:
-    """Write ``variant_dir/eval.json`` atomically (temp file + rename); returns its path."""
+def write_eval(variant_dir: str | os.PathLike, eval_dict: dict[str, Any]) -> Evaluation:
+    """Write ``variant_dir/eval.json`` atomically (temp file + rename); returns the :class:`Evaluation`."""
     status = eval_dict.get("status")
     if status not in STATUSES:
         raise EdgekitError(f"eval status {status!r} is not one of {', '.join(STATUSES)}")
     data = dict(eval_dict)
     data.setdefault("schema", EVAL_SCHEMA)
-    path = Path(variant_dir) / EVAL_FILE
-    atomic.write_json(path, data)
-    return path
+    evaluation = Evaluation.from_dict(data)
+    atomic.write_json(Path(variant_dir) / EVAL_FILE, evaluation.to_dict())
+    return evaluation

@@ -79,7 +79,11 @@ class Recipe:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def baseline(self) -> VariantSpec | None:
-        return next((v for v in self.variants if not v.chain), None)
+        """The float32 baseline (the one rule: :func:`edgekit.variant.choose_baseline`, in recipe order)."""
+        from edgekit.variant import choose_baseline
+
+        name = choose_baseline((v.name, v.chain) for v in self.variants)
+        return next((v for v in self.variants if v.name == name), None)
 
 
 class RecipeError(EdgekitError):

@@ -41,7 +41,7 @@ def evaluate_all(out: Path, p: Plan, variants: list[Variant], rebuilt: set[str],
     cache_dir = out / "cache"
     for var in ordered:
         is_base = baseline is not None and var.name == baseline.name
-        need = var.name in rebuilt or var.evaluation is None or var.evaluation.get("sha256") != var.sha256
+        need = var.name in rebuilt or var.evaluation is None or var.evaluation.sha256 != var.sha256
         if is_base:
             cached = cache_dir / f"baseline-outputs-{var.sha256[:16]}.npy"
             if not need and cached.exists():
@@ -55,9 +55,8 @@ def evaluate_all(out: Path, p: Plan, variants: list[Variant], rebuilt: set[str],
             result["baseline"] = baseline.name
         if not var.compatible and result.get("status") == "ok":
             result["status"] = "incompatible"
-            result["error"] = var.manifest["compatibility"]["reason"]
-        write_eval(var.dir, result)
-        var.evaluation = result
+            result["error"] = var.manifest.compatibility.reason
+        var.set_evaluation(write_eval(var.dir, result))
         if is_base and outputs is not None:
             base_outputs = outputs
             with atomic.atomic_path(cached) as tmp:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from edgekit._version import __version__
 from edgekit.optimize.recipe import Recipe, VariantSpec
-from edgekit.variant import MANIFEST_FILE, MANIFEST_SCHEMA, MODEL_FILE, Variant
+from edgekit.variant import MANIFEST_FILE, MANIFEST_SCHEMA, MODEL_FILE, Manifest, Variant
 
 if TYPE_CHECKING:
     from edgekit.optimize.plan import Plan
@@ -97,7 +97,7 @@ def write_variant(out: Path, v: VariantSpec, p: Plan, data: bytes, seconds: floa
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Variant(final, manifest)
+    return Variant(final, Manifest.from_dict(manifest))
 
 
 OLD_MARK = ".old-"

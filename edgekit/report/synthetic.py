@@ -89,7 +89,7 @@ def measurement(name: str, p50: float, *, p90: float | None = None, p99: float |
         status=status, reason=reason,
         init_ms=5.0 if ok else None, first_inference_ms=p50 * 2 if ok else None,
         latencies_ms=[p50] * 20 if ok else [],
-        stats={"mean": p50, "p50": p50, "p90": p90, "p99": p99, "min": p50, "max": p99, "cv": 0.05} if ok else {},
+        stats={"n": 20.0, "mean": p50, "p50": p50, "p90": p90, "p99": p99, "min": p50, "max": p99, "cv": 0.05} if ok else {},
         peak_memory_mb=memory if ok else None, accuracy=accuracy if ok else None,
         finished=finished,
     )
