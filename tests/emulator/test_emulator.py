@@ -25,8 +25,8 @@ from conftest import private_adb_server
 from edgekit.errors import EdgekitError
 
 pytestmark = pytest.mark.slow
-DATA = Path(__file__).parent / "data"
-REPO = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parents[1] / "data"
+REPO = Path(__file__).resolve().parents[2]
 
 RUN_TFLITE = r"""
 import json, sys

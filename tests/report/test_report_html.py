@@ -14,7 +14,7 @@ from edgekit.report import build_report, parse_limits, render_html
 from edgekit.report.synthetic import measurement, write_variant
 from edgekit.results import load_results
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def chromium() -> str:
