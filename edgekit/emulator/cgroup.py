@@ -188,3 +188,26 @@ class MemoryCgroup:
     @classmethod
     def from_dict(cls, d: dict) -> "MemoryCgroup":
         return cls(d["version"], Path(d["path"]), int(d["limit_bytes"]))
+
+
+class CgroupCap:
+    """The memory cap enforced by a :class:`MemoryCgroup` (see :mod:`edgekit.emulator.memory_cap`)."""
+
+    def __init__(self, cgroup: MemoryCgroup):
+        self.cgroup = cgroup
+        self.by = f"cgroup {cgroup.version}"
+
+    def describe(self) -> str:
+        return f"memory cap {self.cgroup.limit_bytes >> 20} MB enforced by cgroup {self.cgroup.version} at {self.cgroup.path}"
+
+    def kills(self) -> int:
+        return self.cgroup.oom_kills()
+
+    def pids(self) -> list[int]:
+        return self.cgroup.pids()
+
+    async def enforce(self) -> None:
+        return None  # the kernel enforces it
+
+    def release(self) -> None:
+        self.cgroup.remove()

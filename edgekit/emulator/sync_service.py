@@ -14,15 +14,12 @@ from collections import deque
 from pathlib import Path
 
 from edgekit.emulator import adb_protocol as P
+from edgekit.emulator.transport import StreamClosed
 
 ESCAPE_MESSAGE = "refused: {path} escapes the device filesystem"
 
 
 class PathEscape(Exception):
-    pass
-
-
-class StreamClosed(Exception):
     pass
 
 

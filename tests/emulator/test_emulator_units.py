@@ -9,7 +9,7 @@ import pytest
 
 from edgekit.emulator import adb_protocol as P
 from edgekit.emulator import image
-from edgekit.emulator.daemon import parse_shell_service
+from edgekit.emulator.shell_service import parse_shell_service
 from edgekit.emulator.profiles import load_profile, profile_for_serial
 from edgekit.emulator.sync_service import PathEscape, resolve
 from edgekit.errors import EdgekitError
