@@ -1,0 +1,291 @@
+"""The metric registry: everything edgekit knows about each number it reports, gates or prints.
+
+One entry per metric (:data:`METRICS`, in display order): size, gzip size, accuracy, accuracy drop,
+latency, memory, instructions and estimated latency. Report (axes, limits, columns), gate (budget
+keys, parsers, values, changes) and the command summaries all read it, so adding a metric is one
+entry here. Formatting API (stable; other stages format through it)::
+
+    from edgekit.metrics import METRICS, fmt_size, fmt_ms, fmt_mib
+
+    METRICS["size"].format(210_000)          # '210.0 kB'    sizes are decimal: 1 kB = 1000 B
+    METRICS["memory"].format(12.5)           # '12.5 MiB'    memory is binary, and labelled so
+    METRICS["latency"].format(9.0)           # '9.00 ms'
+    METRICS["accuracy"].format(0.905)        # '90.50%'
+    METRICS["instructions"].format(1234)     # '1,234 instructions'
+    METRICS["size"].format_delta(10_000)     # '10.0 kB'     a difference ("over by ...")
+    METRICS["size"].change(230e3, 210e3)     # '+9.5%'       vs a baseline (pp for accuracy, exact counts)
+    METRICS["size"].parse("300kB")           # 300000.0      limit/budget text -> base unit
+    METRICS["size"].within(value, limit)     # True when the value meets its limit (exact or with tolerance)
+    fmt_size(n_bytes), fmt_ms(ms), fmt_mib(mib), fmt_accuracy(fraction)   # the same formatters, by name
+
+Base units: bytes, fraction 0..1, milliseconds, MiB, instructions per invoke. A missing value
+formats as ``—``. Parsers raise :class:`UnitError` (a ValueError) whose message says what is accepted.
+
+:class:`Selection` says which number a metric means for a variant (raw or gzip size, host or device
+accuracy, the device, thread count and latency percentile); ``Metric.read(record, sel, baseline)``
+reads it from a results record (:class:`edgekit.results.VariantRecord`) as ``(value, why missing)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from edgekit.errors import EdgekitError
+
+from edgekit.report.units import (  # noqa: F401  (re-exported: the stable formatting API)
+    NONE, UnitError, change_exact, change_pct, change_points, fmt_accuracy, fmt_count, fmt_estimate_ms, fmt_mib,
+    fmt_ms, fmt_points, fmt_size, is_missing, parse_accuracy, parse_accuracy_drop, parse_instructions,
+    parse_latency_ms, parse_memory_mib, parse_size,
+)
+
+# ---------------------------------------------------------------------------- selection
+
+SIZES = ("raw", "gzip")
+ACCURACIES = ("host", "device")
+PERCENTILES = ("p50", "p90", "p99", "mean")
+
+
+@dataclass
+class Selection:
+    """Which number a metric means: raw or gzip size, host or device accuracy, and the device
+    measurement (device matched by serial, profile, model or codename; thread count; percentile)."""
+
+    size: str = "raw"            # raw | gzip
+    accuracy: str = "host"       # host | device
+    device: str | None = None    # serial, profile or model (None: the only one measured)
+    threads: int | None = None   # None: the fewest measured
+    percentile: str = "p50"      # p50 | p90 | p99 | mean
+
+    def validate(self) -> "Selection":
+        if self.size not in SIZES:
+            raise EdgekitError(f"--size must be raw or gzip, not {self.size!r}")
+        if self.accuracy not in ACCURACIES:
+            raise EdgekitError(f"--accuracy must be host or device, not {self.accuracy!r}")
+        if self.percentile not in PERCENTILES:
+            raise EdgekitError(f"--percentile must be p50, p90, p99 or mean, not {self.percentile!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):
+            raise EdgekitError(f"--threads must be a whole number of at least 1, not {self.threads!r}")
+        return self
+
+    def copy(self) -> "Selection":
+        return Selection(**asdict(self))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def label(self, metric: str) -> str:
+        return METRICS[metric].label_for(self)
+
+    def short(self, metric: str) -> str:
+        """A narrow column header."""
+        return METRICS[metric].short_for(self)
+
+    def device_label(self) -> str:
+        parts = [self.device] if self.device else []
+        if self.threads:
+            parts.append(f"{self.threads} thread{'s' if self.threads != 1 else ''}")
+        return ", ".join(parts) or "any device"
+
+
+# ---------------------------------------------------------------------------- the registry
+
+Reader = Callable[[Any, Selection, Any], "tuple[float | None, str | None]"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric. ``read(record, selection, baseline_record)`` -> (value in base units, why missing)."""
+
+    name: str
+    label: str                                  # "size ({size})", "peak memory": filled in by label_for
+    unit: str                                   # base unit: bytes | fraction | points | ms | MiB | instructions
+    better: str                                 # "lower" | "higher"
+    parse: Callable[[object], float]            # limit/budget text (or a number in base units) -> base unit
+    format: Callable[[float | None], str]       # a value
+    format_delta: Callable[[float | None], str]  # a difference ("over the limit by ...")
+    change: Callable[[float | None, float | None], str]  # new vs old (a baseline)
+    read: Reader
+    device: bool = False                        # always needs a device measurement
+    exact: bool = False                         # compared without tolerance (deterministic counts)
+    selected_by: tuple[str, ...] = ()           # Selection fields that change which number it is
+    short: str = ""                             # narrow column header
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def direction(self) -> int:
+        """+1 when lower is better, -1 when higher is better (costs are value * direction)."""
+        return 1 if self.better == "lower" else -1
+
+    @property
+    def limit_key(self) -> str:
+        """The limit / budget key: ``max_size``, ``min_accuracy`` ..."""
+        return ("max_" if self.better == "lower" else "min_") + self.name
+
+    def needs_device(self, sel: Selection) -> bool:
+        return self.device or ("accuracy" in self.selected_by and sel.accuracy == "device")
+
+    def within(self, value: float, limit: float) -> bool:
+        """Whether ``value`` meets ``limit`` (float noise tolerated unless the metric is exact)."""
+        if self.better == "lower":
+            return value <= limit if self.exact else value <= limit + 1e-9 * max(1.0, abs(limit))
+        return value >= limit if self.exact else value >= limit - 1e-12
+
+    def miss(self, value: float, limit: float) -> float:
+        """By how much ``value`` breaks ``limit`` (positive when broken)."""
+        return value - limit if self.better == "lower" else limit - value
+
+    def label_for(self, sel: Selection) -> str:
+        """The label with the selection filled in: ``size (gzip)``, ``latency p90``."""
+        return self.label.format(size=sel.size, accuracy=sel.accuracy, percentile=sel.percentile)
+
+    def short_for(self, sel: Selection) -> str:
+        if self.name == "size":
+            return "gzip size" if sel.size == "gzip" else "size"
+        if self.name == "accuracy":
+            return "dev. acc." if sel.accuracy == "device" else "accuracy"
+        if self.name == "latency":
+            return sel.percentile if sel.percentile != "mean" else "mean lat."
+        return self.short or self.label_for(sel)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label_for(Selection()), "unit": self.unit, "better": self.better,
+                "limit": self.limit_key, "device": self.device, "exact": self.exact}
+
+
+# -- readers (records are edgekit.results.VariantRecord; measurements DeviceSummary) --------
+
+
+def _read_size(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
+    v = rec.gzip_size_bytes if sel.size == "gzip" else rec.size_bytes
+    return (float(v), None) if v is not None else (None, f"no {sel.size} size")
+
+
+def _read_gzip(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
+    v = rec.gzip_size_bytes
+    return (float(v), None) if v is not None else (None, "no gzip size")
+
+
+def _read_accuracy(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
+    if sel.accuracy == "host":
+        return rec.host_accuracy()
+    return _from_measurement(rec, sel, "accuracy", "on-device accuracy")
+
+
+def _read_drop(rec: Any, sel: Selection, base: Any = None) -> tuple[float | None, str | None]:
+    acc, why = _read_accuracy(rec, sel)
+    if acc is None:
+        return None, why
+    if base is None:
+        return None, "no float baseline in the results"
+    bacc, bwhy = _read_accuracy(base, sel)
+    if bacc is None:
+        return None, f"float baseline {base.name}: {bwhy}"
+    return bacc - acc, None
+
+
+def _from_measurement(rec: Any, sel: Selection, attr: str, what: str) -> tuple[float | None, str | None]:
+    m = rec.measurement(sel.device, sel.threads)
+    if m is None:
+        return None, f"not measured on {sel.device_label()}"
+    if m.status != "ok":
+        return None, m.failure()
+    if attr == "latency":
+        return m.latency(sel.percentile)
+    v = getattr(m, attr)
+    if is_missing(v):
+        return None, f"no {what} in the measurement on {m.name}"
+    return float(v), None
+
+
+def _read_latency(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
+    return _from_measurement(rec, sel, "latency", "latency")
+
+
+def _read_memory(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
+    return _from_measurement(rec, sel, "peak_memory_mb", "peak memory")
+
+
+def _from_counted(rec: Any, sel: Selection, which: str) -> tuple[float | None, str | None]:
+    m = rec.counted(sel.device, sel.threads)
+    if m is None:
+        failed = rec.failed_measurement(sel.device)
+        if failed is not None:
+            return None, failed.failure()
+        return None, f"no instruction counts on {sel.device_label()} — run edgekit bench --metric instructions"
+    if m.status != "ok":
+        return None, m.failure()
+    ins = m.instructions or {}
+    if which == "instructions":
+        v = ins.get("per_invoke")
+        return (float(v), None) if v is not None else (None, "the counted run reached no timed invoke")
+    est = ins.get("estimate") or {}
+    if est.get("ms") is None:
+        return None, f"no cost model for device profile {m.profile or '?'} (add [cost_model] to its devices/*.toml)"
+    return float(est["ms"]), None
+
+
+def _read_instructions(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
+    return _from_counted(rec, sel, "instructions")
+
+
+def _read_estimate(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
+    return _from_counted(rec, sel, "estimated_latency")
+
+
+def _parse_bytes(text: object) -> float:
+    return float(parse_size(text))
+
+
+_ENTRIES = [
+    Metric("size", "size ({size})", "bytes", "lower", _parse_bytes, fmt_size, fmt_size, change_pct, _read_size,
+           selected_by=("size",)),
+    Metric("gzip_size", "gzip size", "bytes", "lower", _parse_bytes, fmt_size, fmt_size, change_pct, _read_gzip,
+           short="gzip size", aliases=("gzip",)),
+    Metric("accuracy", "accuracy ({accuracy})", "fraction", "higher", parse_accuracy, fmt_accuracy, fmt_points, change_points,
+           _read_accuracy, selected_by=("accuracy",), aliases=("acc",)),
+    Metric("accuracy_drop", "accuracy drop ({accuracy}) vs float", "points", "lower", parse_accuracy_drop, fmt_points, fmt_points,
+           change_points, _read_drop, selected_by=("accuracy",), short="acc. drop", aliases=("drop",)),
+    Metric("latency", "latency {percentile}", "ms", "lower", parse_latency_ms, fmt_ms, fmt_ms, change_pct, _read_latency,
+           device=True, selected_by=("device", "threads", "percentile"), aliases=("time",)),
+    Metric("memory", "peak memory", "MiB", "lower", parse_memory_mib, fmt_mib, fmt_mib, change_pct, _read_memory,
+           device=True, selected_by=("device", "threads"), short="memory", aliases=("mem", "peak_memory")),
+    Metric("instructions", "instructions per invoke", "instructions", "lower", parse_instructions, fmt_count,
+           fmt_count, change_exact, _read_instructions, device=True, exact=True, selected_by=("device", "threads"),
+           short="instr./invoke", aliases=("instr",)),
+    Metric("estimated_latency", "est. latency", "ms", "lower", parse_latency_ms, fmt_estimate_ms, fmt_ms, change_pct,
+           _read_estimate, device=True, exact=True, selected_by=("device", "threads"), short="est. ms",
+           aliases=("estimate",)),
+]
+METRICS: dict[str, Metric] = {m.name: m for m in _ENTRIES}
+LIMIT_KEYS: dict[str, Metric] = {m.limit_key: m for m in _ENTRIES}
+UNITS: dict[str, str] = {m.name: m.unit for m in _ENTRIES}
+_ALIASES = {a: m.name for m in _ENTRIES for a in (m.name, *m.aliases)}
+
+
+def metric(name: str) -> Metric:
+    """The metric called ``name`` (or an alias such as ``mem``); EdgekitError naming the known ones."""
+    key = _ALIASES.get(str(name).strip().lower().replace("-", "_").replace(" ", "_"))
+    if key is None:
+        raise EdgekitError(f"unknown metric {name!r}", f"choose from {', '.join(METRICS)}")
+    return METRICS[key]
+
+
+def fmt(name: str, value: float | None) -> str:
+    """``fmt("size", 210_000)`` -> ``'210.0 kB'``."""
+    return METRICS[name].format(value)
+
+
+def parse_limit(key: str, value: object) -> tuple[Metric, float]:
+    """A limit (``max_size = "300kB"``) -> (metric, value in base units); EdgekitError when unknown or bad."""
+    m = LIMIT_KEYS.get(key)
+    if m is None:
+        raise EdgekitError(f"unknown limit {key!r}", f"use {', '.join(LIMIT_KEYS)}")
+    try:
+        return m, m.parse(value)
+    except UnitError as exc:
+        raise EdgekitError(f"{key}: {exc}") from None
+
+
+def needs_device(metrics: list[str], sel: Selection) -> bool:
+    return any(METRICS[m].needs_device(sel) for m in metrics)
