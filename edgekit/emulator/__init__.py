@@ -10,10 +10,12 @@ Library API (used by the bench stage):
 Everything heavy is imported lazily so that ``import edgekit.emulator`` stays cheap.
 
 How it works: ``image`` builds a Debian armhf rootfs (cached by recipe key); ``daemon`` (one
-detached process per device, ``control`` starts/stops it) owns a private mount namespace with an
-overlay of that image, a memory cgroup, and speaks the device side of the ADB transport
-protocol; ``guest.guest_command`` is the one place deciding how a device command runs on the host
-(route ``chroot``: binfmt_misc + qemu-arm-static with the profile's ``QEMU_CPU``).
+detached process per device, ``control`` starts/stops it, ``instance`` reads what runs) owns a
+private mount namespace with an overlay of that image and a memory cap (``memory_cap``: a cgroup,
+else the RSS ``watchdog``), and speaks the device side of the ADB transport protocol
+(``transport``; services ``shell_service`` and ``sync_service``); ``guest.guest_command`` is the one
+place deciding how a device command runs on the host (route ``chroot``: binfmt_misc +
+qemu-arm-static with the profile's ``QEMU_CPU``; ``counting`` adds the counted route).
 
 Things to know:
 
@@ -63,9 +65,9 @@ def status() -> list[dict]:
 
 
 def instances():
-    from edgekit.emulator import control
+    from edgekit.emulator import instance
 
-    return control.instances()
+    return instance.instances()
 
 
 def build_image(force: bool = False, log=None):

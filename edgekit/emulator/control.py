@@ -1,9 +1,9 @@
-"""Start, stop and inspect emulated devices (host side), and connect them to the adb server.
+"""The emulated devices' lifecycle (host side): start, stop, ensure_running, status, and
+connecting them to the adb server.
 
-State lives in ``${EDGEKIT_CACHE:-~/.cache/edgekit}/run/<port>/``: ``state.json`` (written at
-start), ``daemon.json`` (written by the daemon once it listens), ``daemon.log``, and the
-instance's overlay layer. A daemon that died leaves its state behind, so ``status`` can say
-``offline``; ``stop`` cleans everything up.
+What an instance is and where its state lives (``run/<port>/``) is :mod:`edgekit.emulator.instance`.
+One start or stop at a time on this machine (a lock in the run root): several sessions may call
+``ensure_running`` at once.
 """
 
 from __future__ import annotations
@@ -16,94 +16,18 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit.cache import cache_dir, locked
+from edgekit.cache import locked
 from edgekit.emulator import hosttools, image
 from edgekit.emulator.cgroup import MemoryCgroup
+from edgekit.emulator.instance import (DAEMON_MODULE, DEFAULT_HOST, FAILED_FILE, LOG_FILE, READY_FILE, STATE_FILE,
+                                       Instance, emulator_alias, instances, load_instance, log_tail, run_dir, run_root)
 from edgekit.emulator.profiles import DEFAULT_PROFILE, load_profile
 from edgekit.errors import EdgekitError
 
 DEFAULT_PORT = 5555
-DEFAULT_HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
-_DAEMON_MODULE = "edgekit.emulator.daemon"
-
-
-def run_root() -> Path:
-    return cache_dir() / "run"
-
-
-def run_dir(port: int) -> Path:
-    return run_root() / str(port)
-
-
-@dataclass
-class Instance:
-    port: int
-    host: str
-    profile: str
-    serial: str
-    run_dir: Path
-    pid: int | None = None
-    started_at: float = 0.0
-    private: bool = False
-    daemon: dict = field(default_factory=dict)
-
-    @property
-    def log_path(self) -> Path:
-        return self.run_dir / "daemon.log"
-
-    def daemon_alive(self) -> bool:
-        return self.pid is not None and _is_our_daemon(self.pid, self.port)
-
-    def as_dict(self) -> dict:
-        return {"serial": self.serial, "profile": self.profile, "host": self.host, "port": self.port, "pid": self.pid,
-                "run_dir": str(self.run_dir), "log": str(self.log_path),
-                "memory_cap_mb": self.daemon.get("memory_cap_mb"), "memory_cap_by": self.daemon.get("memory_cap_by")}
-
-
-def _is_our_daemon(pid: int, port: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-        if "\nState:\tZ" in status:
-            return False
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return _DAEMON_MODULE.encode() in cmd and str(port).encode() in cmd
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def load_instance(port: int) -> Instance | None:
-    d = run_dir(port)
-    state = _read_json(d / "state.json")
-    if state is None:
-        return None
-    daemon = _read_json(d / "daemon.json") or {}
-    return Instance(port=int(state["port"]), host=state.get("host", DEFAULT_HOST), profile=state.get("profile", "?"),
-                    serial=state.get("serial", f"{DEFAULT_HOST}:{port}"), run_dir=d,
-                    pid=daemon.get("pid") or state.get("pid"), started_at=state.get("started_at", 0.0), daemon=daemon,
-                    private=bool(state.get("private")))
-
-
-def instances() -> list[Instance]:
-    out = []
-    root = run_root()
-    if root.is_dir():
-        for d in sorted(root.iterdir()):
-            if d.name.isdigit():
-                inst = load_instance(int(d.name))
-                if inst is not None:
-                    out.append(inst)
-    return out
 
 
 # -- adb ------------------------------------------------------------------------------------------
@@ -149,18 +73,7 @@ def adb_connect(serial: str, timeout: float = 15.0) -> None:
         time.sleep(0.2)
 
 
-def emulator_alias(host: str, port: int) -> str | None:
-    """The serial an adb server gives the device when it finds it by its emulator port scan.
-
-    A fresh adb server probes 127.0.0.1:5555, 5557 ... 5585 and registers a device found there as
-    ``emulator-<port-1>``; connecting ``127.0.0.1:<port>`` as well would list the device twice.
-    """
-    if host in ("127.0.0.1", "localhost") and 5555 <= port <= 5585 and port % 2 == 1:
-        return f"emulator-{port - 1}"
-    return None
-
-
-def adb_serial(inst: "Instance", states: dict[str, str] | None = None) -> tuple[str, str]:
+def adb_serial(inst: Instance, states: dict[str, str] | None = None) -> tuple[str, str]:
     """(serial the adb server uses for this instance, its state) — the alias if that is how it sees it."""
     states = adb_states() if states is None else states
     if inst.serial in states:
@@ -171,7 +84,7 @@ def adb_serial(inst: "Instance", states: dict[str, str] | None = None) -> tuple[
     return inst.serial, "not connected"
 
 
-def connect_instance(inst: "Instance") -> str:
+def connect_instance(inst: Instance) -> str:
     """Make the adb server see the instance (unless it already does); returns the serial to use."""
     serial, state = adb_serial(inst)
     if state == "device":
@@ -256,34 +169,34 @@ def _start_locked(prof, port: int | None, host: str, log, private: bool) -> Inst
         raise EdgekitError(f"port {port} on {host} is in use", hint="choose another --port (or stop what listens there)")
     d = run_dir(port)
     d.mkdir(parents=True, exist_ok=True)
-    for stale in ("daemon.json", "failed.txt"):
+    for stale in (READY_FILE, FAILED_FILE):
         (d / stale).unlink(missing_ok=True)
     serial = f"{host}:{port}"
     state = {"port": port, "host": host, "profile": prof.name, "profile_path": str(prof.path), "serial": serial,
              "started_at": time.time(), "pid": None, "private": private}
-    (d / "state.json").write_text(json.dumps(state, indent=2) + "\n")
-    cmd = [sys.executable, "-m", _DAEMON_MODULE, "--detach", "--profile", str(prof.path), "--port", str(port),
+    (d / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+    cmd = [sys.executable, "-m", DAEMON_MODULE, "--detach", "--profile", str(prof.path), "--port", str(port),
            "--host", host, "--run-dir", str(d)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    with open(d / "daemon.log", "wb") as logf:
+    with open(d / LOG_FILE, "wb") as logf:
         launcher = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
                                   start_new_session=True, close_fds=True)
     if launcher.returncode != 0:
-        raise EdgekitError(f"the emulator daemon did not start (exit {launcher.returncode})", hint=f"see {d / 'daemon.log'}")
+        raise EdgekitError(f"the emulator daemon did not start (exit {launcher.returncode})", hint=f"see {d / LOG_FILE}")
     deadline = time.time() + START_TIMEOUT
-    while not (d / "daemon.json").exists():
-        failed = d / "failed.txt"
+    while not (d / READY_FILE).exists():
+        failed = d / FAILED_FILE
         if failed.exists():
             msg = failed.read_text().strip()
             _cleanup(load_instance(port))
             raise EdgekitError(f"the emulated device failed to start: {msg}")
         inst = load_instance(port)
         if inst and inst.pid and not inst.daemon_alive():
-            tail = _log_tail(d / "daemon.log")
+            tail = log_tail(d / LOG_FILE)
             _cleanup(inst)
             raise EdgekitError(f"the emulated device exited while starting: {tail}")
         if time.time() > deadline:
-            tail = _log_tail(d / "daemon.log")
+            tail = log_tail(d / LOG_FILE)
             _stop_locked([load_instance(port)], log)
             raise EdgekitError(f"the emulated device did not come up in {START_TIMEOUT:.0f} s: {tail}")
         time.sleep(0.05)
@@ -299,14 +212,6 @@ def _start_locked(prof, port: int | None, host: str, log, private: bool) -> Inst
         sys.stderr.write(f"edgekit: warning: no writable memory cgroup on this host: the {prof.memory_mb} MB memory cap of "
                          f"{prof.name} is enforced by polling RSS only (a fast allocation can overshoot)\n")
     return inst
-
-
-def _log_tail(path: Path) -> str:
-    try:
-        lines = [l for l in path.read_text(errors="replace").splitlines() if l.strip()]
-    except OSError:
-        return "no log"
-    return lines[-1][:300] if lines else "empty log"
 
 
 def _cleanup(inst: Instance | None) -> None:
@@ -377,7 +282,7 @@ def status() -> list[dict]:
         row["adb"] = adb_state
         if not alive:
             row["state"] = "offline"
-            row["problem"] = f"daemon not running (crashed or killed); last log line: {_log_tail(inst.log_path)}"
+            row["problem"] = f"daemon not running (crashed or killed); last log line: {log_tail(inst.log_path)}"
         elif adb_state != "device":
             row["state"] = "offline" if adb_state in ("offline", "not connected") else adb_state
             row["problem"] = f"adb server sees it as {adb_state}; run `edgekit emulator start --port {inst.port}` to reconnect"

@@ -21,15 +21,12 @@ from pathlib import Path
 
 from edgekit.emulator import guest
 from edgekit.emulator.daemon_log import log
+from edgekit.emulator.instance import FAILED_FILE, READY_FILE, STATE_FILE
 from edgekit.emulator.memory_cap import MemoryCap, create_cap
 from edgekit.emulator.profiles import Profile, load_profile
 from edgekit.emulator.shell_service import is_shell_service, run_shell
 from edgekit.emulator.sync_service import SyncService
 from edgekit.emulator.transport import Connection, Stream
-
-READY_FILE = "daemon.json"
-STATE_FILE = "state.json"
-
 
 class Device:
     """The services of one device (what a :class:`~edgekit.emulator.transport.Connection` opens)."""
@@ -181,7 +178,7 @@ def _main_reporting_failure(argv: list[str] | None = None) -> int:
         args = argv if argv is not None else sys.argv[1:]
         if "--run-dir" in args:
             try:
-                (Path(args[args.index("--run-dir") + 1]) / "failed.txt").write_text(text + "\n")
+                (Path(args[args.index("--run-dir") + 1]) / FAILED_FILE).write_text(text + "\n")
             except OSError:
                 pass
         return 1

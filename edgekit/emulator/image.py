@@ -230,9 +230,9 @@ def build_image(force: bool = False, log: Log | None = None) -> Path:
         log(f"image {key} is up to date ({final})")
         return final
     if force and final.exists():
-        from edgekit.emulator import control
+        from edgekit.emulator.instance import instances
 
-        users = [i.serial for i in control.instances()
+        users = [i.serial for i in instances()
                  if i.daemon_alive() and str(i.daemon.get("rootfs", "")).startswith(str(final))]
         if users:
             raise EdgekitError(f"the image is in use by running emulated devices ({', '.join(users)})",

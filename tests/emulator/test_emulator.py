@@ -305,3 +305,11 @@ def test_crash_shows_offline_and_stop_leaves_nothing(serial):
     assert inst.serial not in subprocess.run(["adb", "devices"], capture_output=True, text=True).stdout
     # the session device is unaffected
     assert sh(serial, "echo ok").stdout == b"ok\n"
+
+
+def test_rebuild_refused_while_a_device_uses_the_image(serial):
+    """`emulator build --force` must not pull the image from under a running device (its overlay's lower layer)."""
+    with pytest.raises(EdgekitError, match="in use by running emulated devices") as exc:
+        image.build_image(force=True)
+    assert serial in exc.value.one_line()
+    assert image.image_ready()
