@@ -24,7 +24,6 @@ answers ENOSYS); each mark appends the running counts to the output file at once
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import shutil
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgekit.cache import cache_dir, locked
+from edgekit.digest import sha256_bytes
 from edgekit.errors import EdgekitError
 
 PLUGIN_DIR = Path(__file__).with_name("plugin")
@@ -62,11 +62,8 @@ ALLOWED_OUT = "/data/local/tmp/"
 
 
 def plugin_key() -> str:
-    h = hashlib.sha256()
-    for name in PLUGIN_SOURCES:
-        h.update(name.encode() + b"\0" + (PLUGIN_DIR / name).read_bytes() + b"\0")
-    h.update(" ".join(CFLAGS + LIBS).encode())
-    return h.hexdigest()[:16]
+    blob = b"".join(name.encode() + b"\0" + (PLUGIN_DIR / name).read_bytes() + b"\0" for name in PLUGIN_SOURCES)
+    return sha256_bytes(blob + " ".join(CFLAGS + LIBS).encode())[:16]
 
 
 def plugin_path() -> Path:

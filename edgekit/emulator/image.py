@@ -9,7 +9,6 @@ that a later run would use.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from edgekit.cache import cache_dir, locked
+from edgekit.clock import utc_now
+from edgekit.digest import sha256_bytes, sha256_file
 from edgekit.emulator import hosttools
 from edgekit.errors import EdgekitError
 
@@ -66,8 +67,10 @@ Log = Callable[[str], None]
 
 
 def recipe_key() -> str:
+    # (json.dumps' default separators, not digest.sha256_json's compact ones: the key names the
+    # images already built on users' machines, and a new key would rebuild them for nothing)
     blob = json.dumps(RECIPE, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return sha256_bytes(blob)[:16]
 
 
 def images_dir() -> Path:
@@ -273,8 +276,7 @@ def build_image(force: bool = False, log: Log | None = None) -> Path:
                      "assert platform.machine() == 'armv7l', platform.machine(); print('ok', numpy.__version__)")
             _run(["chroot", str(rootfs), "/usr/bin/python3", "-c", check], blog, "runtime check", env=env)
             meta = dict(RECIPE, key=key, wheel_file=wheel.name,
-                        wheel_sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
-                        mirror=mirror, built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        wheel_sha256=sha256_file(wheel), mirror=mirror, built_at=utc_now(),
                         build_seconds=round(time.time() - t0, 1))
             (tmp / "recipe.json").write_text(json.dumps(meta, indent=2) + "\n")
             (tmp / "READY").write_text(key + "\n")
