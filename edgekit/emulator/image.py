@@ -96,12 +96,22 @@ def rootfs_path() -> Path:
     return image_dir() / "rootfs"
 
 
-def debian_mirror() -> str:
-    """The Debian mirror apt already uses (``$EDGEKIT_DEBIAN_MIRROR`` overrides)."""
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+
+def debian_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror apt already uses (``$EDGEKIT_DEBIAN_MIRROR`` overrides).
+
+    The first ``.../debian`` archive in ``sources.list``, then in ``sources.list.d/*.list`` and
+    ``*.sources`` (sorted): a deb822 ``URIs:`` line or a one-line ``deb [opts] URI bookworm ...``
+    entry; ``DEFAULT_MIRROR`` when there is none (security and other archives are not the base mirror).
+    """
     env = os.environ.get("EDGEKIT_DEBIAN_MIRROR")
     if env:
         return env
-    files = [Path("/etc/apt/sources.list")] + sorted(Path("/etc/apt/sources.list.d").glob("*"))
+    # (apt reads only *.list and *.sources there: a "x.list.disabled" file names no mirror in use)
+    extra = [p for p in sorted((apt_dir / "sources.list.d").glob("*")) if p.suffix in (".list", ".sources")]
+    files = [apt_dir / "sources.list", *extra]
     for f in files:
         try:
             text = f.read_text()
@@ -113,7 +123,7 @@ def debian_mirror() -> str:
         for m in re.finditer(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s", text, re.M):
             if m.group(1).rstrip("/").endswith("/debian"):
                 return m.group(1)
-    return "http://deb.debian.org/debian"
+    return DEFAULT_MIRROR
 
 
 def _host_env() -> dict[str, str]:

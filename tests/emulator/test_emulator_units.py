@@ -64,8 +64,42 @@ def test_half_built_image_is_never_used(tmp_path, monkeypatch):
     assert image.recipe_key() != key
 
 
-def test_debian_mirror_from_apt_sources():
-    assert image.debian_mirror().rstrip("/").endswith("/debian")
+DEB822 = """Types: deb
+URIs: http://security.example.org/debian-security
+Suites: bookworm-security
+Components: main
+
+Types: deb
+# URIs: http://commented.example.org/debian
+URIs: http://mirror.example.org/debian/
+Suites: bookworm bookworm-updates
+Components: main
+"""
+
+
+def test_debian_mirror_from_apt_sources(tmp_path, monkeypatch):
+    monkeypatch.delenv("EDGEKIT_DEBIAN_MIRROR", raising=False)
+    apt = tmp_path / "apt"
+    (apt / "sources.list.d").mkdir(parents=True)
+    # nothing configured: the default mirror
+    assert image.debian_mirror(apt) == "http://deb.debian.org/debian"
+    # deb822: the base archive, not the security one listed first nor a commented line
+    (apt / "sources.list.d" / "debian.sources").write_text(DEB822)
+    assert image.debian_mirror(apt) == "http://mirror.example.org/debian/"
+    # a disabled file is not read by apt, so it names no mirror (sorted first, it would win otherwise)
+    (apt / "sources.list.d" / "a.list.disabled").write_text("deb http://disabled.example.org/debian bookworm main\n")
+    assert image.debian_mirror(apt) == "http://mirror.example.org/debian/"
+    # sources.list comes first; one-line entries with options; other suites and commented lines skipped
+    (apt / "sources.list").write_text("#deb http://old.example.org/debian bookworm main\n"
+                                      "deb http://other.example.org/debian bullseye main\n"
+                                      "deb [arch=amd64 signed-by=/k.gpg] http://one.example.org/debian bookworm main\n")
+    assert image.debian_mirror(apt) == "http://one.example.org/debian"
+    # only archives ending in /debian count
+    (apt / "sources.list").write_text("deb https://packages.example.com/apt bookworm main\n")
+    (apt / "sources.list.d" / "debian.sources").unlink()
+    assert image.debian_mirror(apt) == "http://deb.debian.org/debian"
+    monkeypatch.setenv("EDGEKIT_DEBIAN_MIRROR", "http://override.example.org/debian")
+    assert image.debian_mirror(apt) == "http://override.example.org/debian"
 
 
 def test_resolve_confines_paths(tmp_path):
