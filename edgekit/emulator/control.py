@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from edgekit import adb
 from edgekit.cache import locked
 from edgekit.emulator import hosttools, image
 from edgekit.emulator.cgroup import MemoryCgroup
@@ -30,52 +31,11 @@ DEFAULT_PORT = 5555
 START_TIMEOUT = 30.0
 
 
-# -- adb ------------------------------------------------------------------------------------------
-
-def adb(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
-    exe = hosttools.require_adb()
-    try:
-        return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise EdgekitError(f"`adb {' '.join(args)}` did not answer in {timeout:.0f} s", hint="check `adb devices`; `adb kill-server` may help")
-
-
-def adb_states() -> dict[str, str]:
-    """serial -> state (device, offline, unauthorized, ...) as the adb server lists them."""
-    out = adb("devices").stdout
-    states = {}
-    for line in out.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) >= 2:
-            states[parts[0]] = parts[1]
-    return states
-
-
-def adb_connect(serial: str, timeout: float = 15.0) -> None:
-    """`adb connect` exits 0 even when it fails: parse its text, then wait for state `device`."""
-    deadline = time.time() + timeout
-    last = ""
-    if adb_states().get(serial) == "offline":  # a stale transport (e.g. the daemon was restarted)
-        adb_disconnect(serial)
-    while True:
-        proc = adb("connect", serial)
-        last = (proc.stdout + proc.stderr).strip()
-        if "connected to" in last and "cannot" not in last and "failed" not in last:
-            break
-        if time.time() > deadline:
-            raise EdgekitError(f"adb connect {serial} failed: {last.splitlines()[-1] if last else 'no answer'}",
-                               hint="see `edgekit emulator status` and the daemon log")
-        time.sleep(0.3)
-    while adb_states().get(serial) != "device":
-        if time.time() > deadline:
-            state = adb_states().get(serial, "absent")
-            raise EdgekitError(f"{serial} is {state} in `adb devices` after connecting", hint="see `edgekit emulator status`")
-        time.sleep(0.2)
-
+# -- adb (edgekit.adb: one adb layer, on adbutils) -------------------------------------------------
 
 def adb_serial(inst: Instance, states: dict[str, str] | None = None) -> tuple[str, str]:
     """(serial the adb server uses for this instance, its state) — the alias if that is how it sees it."""
-    states = adb_states() if states is None else states
+    states = adb.states() if states is None else states
     if inst.serial in states:
         return inst.serial, states[inst.serial]
     alias = emulator_alias(inst.host, inst.port)
@@ -89,15 +49,8 @@ def connect_instance(inst: Instance) -> str:
     serial, state = adb_serial(inst)
     if state == "device":
         return serial
-    adb_connect(inst.serial)
+    adb.connect(inst.serial)
     return inst.serial
-
-
-def adb_disconnect(serial: str) -> None:
-    try:
-        adb("disconnect", serial, timeout=10)
-    except EdgekitError:
-        pass
 
 
 # -- start / stop -----------------------------------------------------------------------------------
@@ -241,10 +194,7 @@ def _stop_locked(targets: list, log) -> None:
     for inst in targets:
         if inst is None:
             continue
-        try:
-            adb_disconnect(inst.serial)
-        except EdgekitError:
-            pass  # no adb: nothing to disconnect
+        adb.disconnect(inst.serial)  # (never raises: no adb server means nothing to disconnect)
         if inst.daemon_alive():
             os.kill(inst.pid, signal.SIGTERM)
             deadline = time.time() + 10
@@ -260,7 +210,7 @@ def _stop_locked(targets: list, log) -> None:
         if alias:  # an emulator-scan transport lingers as offline for a moment: wait it out
             deadline = time.time() + 8
             try:
-                while alias in adb_states() and time.time() < deadline:
+                while alias in adb.states() and time.time() < deadline:
                     time.sleep(0.2)
             except EdgekitError:
                 pass
@@ -270,11 +220,14 @@ def _stop_locked(targets: list, log) -> None:
 def status() -> list[dict]:
     """One row per known instance; ``state`` is ``device`` or ``offline`` (daemon dead or adb says so)."""
     rows = []
-    try:
-        states = adb_states()
-    except EdgekitError:
-        states = {}
-    for inst in instances():
+    known = instances()
+    states: dict[str, str] = {}
+    if known:  # (no instance: no need to ask, or start, an adb server)
+        try:
+            states = adb.states()
+        except EdgekitError:
+            pass
+    for inst in known:
         row = inst.as_dict()
         alive = inst.daemon_alive()
         row["daemon"] = "running" if alive else "not running"
