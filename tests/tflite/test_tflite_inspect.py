@@ -11,7 +11,8 @@ import pytest
 from _tiny_tflite import tiny_models
 
 from edgekit.errors import EdgekitError
-from edgekit.tflite.inspect import _zero_mask, builtin_op_name, read_model_info, weight_stats
+from edgekit.tflite.inspect import builtin_op_name, read_model_info, weight_stats
+from edgekit.tflite.weights import zero_mask as _zero_mask
 
 
 @pytest.fixture(scope="session")
