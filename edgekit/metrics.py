@@ -125,15 +125,19 @@ class Metric:
     def needs_device(self, sel: Selection) -> bool:
         return self.device or ("accuracy" in self.selected_by and sel.accuracy == "device")
 
-    def within(self, value: float, limit: float) -> bool:
-        """Whether ``value`` meets ``limit`` (float noise tolerated unless the metric is exact)."""
-        if self.better == "lower":
-            return value <= limit if self.exact else value <= limit + 1e-9 * max(1.0, abs(limit))
-        return value >= limit if self.exact else value >= limit - 1e-12
+    def tolerance(self, limit: float) -> float:
+        """How far past ``limit`` a value may be and still meet it: 0 for exact metrics, float noise otherwise."""
+        if self.exact:
+            return 0.0
+        return 1e-9 * max(1.0, abs(limit)) if self.better == "lower" else 1e-12
 
     def miss(self, value: float, limit: float) -> float:
-        """By how much ``value`` breaks ``limit`` (positive when broken)."""
-        return value - limit if self.better == "lower" else limit - value
+        """By how much ``value`` breaks ``limit`` (positive when worse than the limit)."""
+        return (value - limit) * self.direction
+
+    def within(self, value: float, limit: float) -> bool:
+        """Whether ``value`` meets ``limit`` (``max_*``: at most; ``min_*``: at least)."""
+        return self.miss(value, limit) <= self.tolerance(limit)
 
     def label_for(self, sel: Selection) -> str:
         """The label with the selection filled in: ``size (gzip)``, ``latency p90``."""
@@ -153,7 +157,38 @@ class Metric:
                 "limit": self.limit_key, "device": self.device, "exact": self.exact}
 
 
-# -- readers (records are edgekit.results.VariantRecord; measurements DeviceSummary) --------
+# -- reading records (edgekit.results.VariantRecord and its DeviceSummary list) ---------------
+
+
+def host_accuracy(rec: Any) -> tuple[float | None, str | None]:
+    h = rec.host
+    if h is None:
+        return None, "no host evaluation (eval.json)"
+    if h.accuracy is None:
+        return None, f"host evaluation {h.status or 'missing'}" + (f": {h.error}" if h.error else "")
+    return float(h.accuracy), None
+
+
+def pick_measurement(rec: Any, device: str | None, threads: int | None) -> Any:
+    """The record's measurement on ``device`` / ``threads`` (None: any): a latency run before a counted
+    one (``--metric instructions`` runs under qemu + plugin), then the newest."""
+    cands = [d for d in rec.device if d.matches(device, threads)]
+    return max(cands, key=lambda d: (d.metric == "latency", d.finished or "")) if cands else None
+
+
+def pick_counted(rec: Any, device: str | None, threads: int | None) -> Any:
+    """The newest measurement with instruction counts on ``device`` / ``threads``."""
+    cands = [d for d in rec.device if d.instructions and d.matches(device, threads)]
+    return max(cands, key=lambda d: d.finished or "") if cands else None
+
+
+def device_failure(rec: Any, sel: Selection) -> str | None:
+    """Why the selected measurement makes the variant unusable (incompatible / failed there), else None."""
+    m = pick_measurement(rec, sel.device, sel.threads)
+    return m.failure() if m is not None and m.status != "ok" else None
+
+
+# -- readers: (record, selection, float baseline record) -> (value, why missing) ------------
 
 
 def _read_size(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
@@ -168,7 +203,7 @@ def _read_gzip(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | Non
 
 def _read_accuracy(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
     if sel.accuracy == "host":
-        return rec.host_accuracy()
+        return host_accuracy(rec)
     return _from_measurement(rec, sel, "accuracy", "on-device accuracy")
 
 
@@ -185,7 +220,7 @@ def _read_drop(rec: Any, sel: Selection, base: Any = None) -> tuple[float | None
 
 
 def _from_measurement(rec: Any, sel: Selection, attr: str, what: str) -> tuple[float | None, str | None]:
-    m = rec.measurement(sel.device, sel.threads)
+    m = pick_measurement(rec, sel.device, sel.threads)
     if m is None:
         return None, f"not measured on {sel.device_label()}"
     if m.status != "ok":
@@ -207,9 +242,9 @@ def _read_memory(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | N
 
 
 def _from_counted(rec: Any, sel: Selection, which: str) -> tuple[float | None, str | None]:
-    m = rec.counted(sel.device, sel.threads)
+    m = pick_counted(rec, sel.device, sel.threads)
     if m is None:
-        failed = rec.failed_measurement(sel.device)
+        failed = next((d for d in rec.device if d.status != "ok" and d.matches(sel.device)), None)
         if failed is not None:
             return None, failed.failure()
         return None, f"no instruction counts on {sel.device_label()} — run edgekit bench --metric instructions"
@@ -289,3 +324,28 @@ def parse_limit(key: str, value: object) -> tuple[Metric, float]:
 
 def needs_device(metrics: list[str], sel: Selection) -> bool:
     return any(METRICS[m].needs_device(sel) for m in metrics)
+
+
+def resolve_selection(results: Any, sel: Selection, metrics: list[str]) -> Selection:
+    """A validated copy of ``sel`` with device and threads filled in when ``metrics`` need a device and
+    the measurements leave no choice (one device; the fewest threads measured); EdgekitError when ambiguous."""
+    sel = sel.copy().validate()
+    if not needs_device(metrics, sel):
+        return sel
+    meas = results.measured()
+    if not meas:
+        return sel  # every device metric will be missing; reported per variant
+    if sel.device is not None:
+        meas = [d for d in meas if d.matches(sel.device)]
+        if not meas:
+            known = sorted({d.name for d in results.measured()})
+            raise EdgekitError(f"no measurements on device {sel.device!r}", f"measured devices: {', '.join(known)}")
+    else:
+        serials = sorted({d.serial for d in meas})
+        if len(serials) > 1:
+            known = sorted({f"{d.name} ({d.serial})" for d in meas})
+            raise EdgekitError(f"measurements from {len(serials)} devices", f"choose one with --device: {', '.join(known)}")
+        sel.device = meas[0].name
+    if sel.threads is None:  # several thread counts (bench sweeps 1,2 by default): the fewest, shown in every label
+        sel.threads = min(d.threads for d in meas)
+    return sel

@@ -1,109 +1,294 @@
-"""Results: one merged record per variant (manifest + host evaluation + device measurements).
+"""Results: one typed record per variant (manifest + host evaluation + device measurement summaries).
 
 ``load_results(path)`` accepts an output dir (``OUT``), ``OUT/variants``, one variant dir, or a
-results JSON file written by ``edgekit report --json`` / ``edgekit gate --update-baseline`` (so a
-baseline file kept from ``main`` can be compared). Device measurements are read from
-``OUT/bench.sqlite`` when it exists (``edgekit.bench.store.Store``, imported only then).
-
-Results JSON (schema ``edgekit.results/1``)::
-
-    schema          "edgekit.results/1"
-    created         str     ISO-8601 UTC
-    edgekit_version str
-    source          str     what the results were loaded from
-    baseline        str|null  name of the float32 baseline variant
-    variants        [record]  sorted by name
-
-record::
-
-    name            str
-    status          "ok" | "incompatible" | "failed"   (manifest compatibility, then host eval)
-    reason          str|null  why not ok
-    is_baseline     bool
-    chain           [{"pass": str, "params": {...}}]
-    parent, base    str|null
-    sha256          str
-    size_bytes      int
-    gzip_size_bytes int
-    param_count     int|null
-    sparsity        float|null  overall sparsity
-    host            {"status", "accuracy", "n", "agreement", "mean_abs_diff", "error"} | null
-    device          [measurement summary], one per (device serial, threads, runner), newest kept:
-        serial, profile, model, device, abi   str|null   (profile: emulated device profile name;
-                                                     device: Android ro.product.device)
-        threads         int
-        runner          str
-        status          "ok" | "incompatible" | "failed"
-        reason          str|null
-        runs            int      timed runs
-        mean_ms, p50_ms, p90_ms, p99_ms, cv    float|null
-        init_ms, first_inference_ms            float|null
-        peak_memory_mb  float|null   (MiB)
-        accuracy        float|null   on-device top-1
-        instructions    dict|null  counted runs (edgekit bench --metric instructions): per_invoke, classes,
-                        estimate {core, clock_mhz, ms} ... (docs/instructions.md)
-        metric          "latency" | "instructions"   what the run was for (kept side by side)
-        finished        str|null
-    extra           {column: value}  extra per-variant columns shown by the report (later issues)
+results JSON file (schema ``edgekit.results/1``) written by ``edgekit report --json`` /
+``edgekit gate --update-baseline`` (so a baseline file kept from ``main`` can be compared); a report
+JSON works too (its embedded results are used). Device measurements are read from
+``OUT/bench.sqlite`` when it exists (``edgekit.bench.store.Store``, imported only then), old rows
+included. A variant's status and reason come from :attr:`edgekit.variant.Variant.status`; the float
+baseline from :func:`edgekit.variant.choose_baseline` (the one rule).
 
 Measurements whose ``sha256`` differs from the variant's are stale (the variant was rebuilt) and
-are dropped with a warning in ``Results.warnings``.
+are dropped with a warning in ``Results.warnings``. The JSON schema is the field lists below
+(:class:`Results`, :class:`VariantRecord`, :class:`HostEval`, :class:`DeviceSummary`).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
+from edgekit.clock import utc_now
 from edgekit.errors import EdgekitError
 
 RESULTS_SCHEMA = "edgekit.results/1"
 BENCH_DB = "bench.sqlite"
-PERCENTILES = ("p50", "p90", "p99", "mean")
+SUMMARY_STATS = ("mean", "p50", "p90", "p99", "cv")
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _int(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or v != v else float(v)  # NaN -> None (JSON has no NaN)
+
+
+@dataclass
+class HostEval:
+    """The host evaluation of a variant (from its eval.json).
+
+    Fields:
+        status         str         "ok" | "failed" | "incompatible"
+        accuracy       float|null  top-1, 0..1 (null unless status is ok)
+        n              int         evaluation examples
+        agreement      float|null  top-1 agreement with the float baseline, 0..1
+        mean_abs_diff  float|null  mean |probability difference| vs the baseline
+        error          str|null    why not ok
+    """
+
+    status: str = "ok"
+    accuracy: float | None = None
+    n: int = 0
+    agreement: float | None = None
+    mean_abs_diff: float | None = None
+    error: str | None = None
+
+
+def _bench_model_limits(runner: str, have: dict[str, Any], unavailable: dict[str, str]) -> dict[str, str]:
+    """Records written before the one stat key set: benchmark_model never reported p90/p99."""
+    missing = [k for k in ("p90", "p99") if runner == "benchmark_model" and have.get(f"{k}_ms") is None]
+    return {**{k: f"benchmark_model reports p5/p50/p95, not {k}" for k in missing}, **unavailable}
+
+
+@dataclass
+class DeviceSummary:
+    """One device measurement of a variant, summarised (newest per serial, threads, runner and metric).
+
+    Fields:
+        serial              str         adb serial at measurement time
+        profile             str|null    emulated device profile name
+        model               str|null    Android ro.product.model
+        device              str|null    Android ro.product.device
+        abi                 str|null    e.g. "armeabi-v7a"
+        threads             int
+        runner              str         "python" | "benchmark_model"
+        status              str         "ok" | "incompatible" | "failed"
+        reason              str|null    why incompatible / failed (the runtime's own words)
+        runs                int         timed runs (the runner's count)
+        mean_ms             float|null
+        p50_ms              float|null
+        p90_ms              float|null
+        p99_ms              float|null
+        cv                  float|null  coefficient of variation of the timed runs
+        init_ms             float|null  interpreter creation + allocate
+        first_inference_ms  float|null
+        peak_memory_mb      float|null  MiB, the whole process
+        accuracy            float|null  on-device top-1
+        instructions        dict|null   counted runs: per_invoke, classes, estimate {core, clock_mhz, ms} ...
+        metric              str         "latency" | "instructions": what the run was for
+        finished            str|null    ISO-8601 UTC
+        unavailable         dict        {statistic: why} for mean/p50/p90/p99/cv the runner cannot provide
+    """
+
+    serial: str
+    threads: int = 1
+    runner: str = "python"
+    status: str = "ok"
+    reason: str | None = None
+    profile: str | None = None
+    model: str | None = None
+    device: str | None = None
+    abi: str | None = None
+    runs: int = 0
+    mean_ms: float | None = None
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
+    cv: float | None = None
+    init_ms: float | None = None
+    first_inference_ms: float | None = None
+    peak_memory_mb: float | None = None
+    accuracy: float | None = None
+    instructions: dict[str, Any] | None = None
+    metric: str = "latency"
+    finished: str | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """How the device is named in messages: its profile, else model, else serial."""
+        return str(self.profile or self.model or self.serial)
+
+    def keys(self) -> set[str]:
+        return {str(v) for v in (self.serial, self.profile, self.model, self.device) if v}
+
+    def matches(self, device: str | None, threads: int | None = None) -> bool:
+        return (device is None or device in self.keys()) and (threads is None or self.threads == threads)
+
+    def failure(self) -> str:
+        return f"{self.status} on {self.name}: {self.reason or 'no reason given'}"
+
+    def latency(self, percentile: str) -> tuple[float | None, str | None]:
+        """The ``percentile`` latency (p50 | p90 | p99 | mean) in ms, or why it is missing (by name)."""
+        v = _num(getattr(self, f"{percentile}_ms", None))
+        if v is not None:
+            return v, None
+        why = self.unavailable.get(percentile)
+        if why:
+            return None, f"{why} (measured on {self.name})"
+        return None, f"no {percentile} latency in the measurement on {self.name}"
+
+    @classmethod
+    def from_measurement(cls, meas: Any) -> "DeviceSummary":
+        """The summary of one :class:`edgekit.measurement.Measurement` (no raw latency list)."""
+        dev = meas.device or {}
+        stats = meas.stats
+        values = {f"{k}_ms" if k != "cv" else k: stats.get(k) for k in SUMMARY_STATS}
+        unavailable = {k: why for k, why in stats.unavailable.items() if k in SUMMARY_STATS}
+        return cls(
+            serial=meas.device_serial, profile=dev.get("profile"), model=dev.get("model"), device=dev.get("device"),
+            abi=dev.get("abi") or dev.get("ABI"), threads=int(meas.threads), runner=meas.runner,
+            status=meas.status, reason=meas.reason, runs=stats.runs or len(meas.latencies_ms or []),
+            **values, init_ms=meas.init_ms, first_inference_ms=meas.first_inference_ms,
+            peak_memory_mb=meas.peak_memory_mb, accuracy=meas.accuracy, instructions=meas.instructions,
+            metric=meas.metric, finished=meas.finished,
+            unavailable=_bench_model_limits(meas.runner, values, unavailable),
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DeviceSummary":
+        kw = _known(cls, data)
+        kw["serial"] = str(kw.get("serial") or "")
+        kw["threads"] = int(kw.get("threads") or 1)
+        kw["runs"] = int(kw.get("runs") or 0)
+        kw["metric"] = kw.get("metric") or "latency"
+        for k in ("mean_ms", "p50_ms", "p90_ms", "p99_ms", "cv", "init_ms", "first_inference_ms", "peak_memory_mb", "accuracy"):
+            kw[k] = _num(kw.get(k))
+        kw["unavailable"] = _bench_model_limits(kw.get("runner") or "python", kw, dict(kw.get("unavailable") or {}))
+        return cls(**kw)
+
+
+@dataclass
+class VariantRecord:
+    """One variant in the results: its manifest, host evaluation and device measurement summaries.
+
+    Fields:
+        name             str         variant name
+        status           str         "ok" | "incompatible" | "failed" (Variant.status: compatibility, then host eval)
+        reason           str|null    why not ok
+        is_baseline      bool        the float32 baseline of these results
+        chain            list        [{"pass": str, "params": {...}}] in the order applied
+        parent           str|null    the variant whose chain is the longest proper prefix of this one's
+        base             str|null    "teacher" | "student" | "model"
+        sha256           str         of model.tflite
+        size_bytes       int|null
+        gzip_size_bytes  int|null    gzip -9 of model.tflite
+        param_count      int|null
+        sparsity         float|null  overall sparsity of the exported weights
+        host             HostEval|null  the host evaluation (eval.json)
+        device           list        [DeviceSummary], sorted by serial, threads, runner
+        extra            dict        {column: value} extra per-variant columns from the inputs (shown by the HTML report)
+    """
+
+    name: str
+    status: str = "ok"
+    reason: str | None = None
+    is_baseline: bool = False
+    chain: list[dict[str, Any]] = field(default_factory=list)
+    parent: str | None = None
+    base: str | None = None
+    sha256: str = ""
+    size_bytes: int | None = None
+    gzip_size_bytes: int | None = None
+    param_count: int | None = None
+    sparsity: float | None = None
+    host: HostEval | None = None
+    device: list[DeviceSummary] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_variant(cls, variant: Any) -> "VariantRecord":
+        """The record of one :class:`edgekit.variant.Variant` (no device data yet)."""
+        m, ev = variant.manifest, variant.evaluation
+        host = None
+        if ev is not None:
+            host = HostEval(status=ev.status, accuracy=ev.accuracy if ev.status == "ok" else None, n=int(ev.n or 0),
+                            agreement=ev.agreement, mean_abs_diff=ev.mean_abs_diff, error=ev.error)
+        return cls(name=m.name, status=variant.status, reason=variant.reason, chain=list(m.chain or []),
+                   parent=m.parent, base=m.base, sha256=m.sha256, size_bytes=_int(m.size_bytes),
+                   gzip_size_bytes=_int(m.gzip_size_bytes), param_count=_int(m.param_count),
+                   sparsity=m.overall_sparsity, host=host)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "VariantRecord":
+        kw = _known(cls, data)
+        host = kw.get("host")
+        kw["host"] = HostEval(**_known(HostEval, host)) if isinstance(host, dict) else None
+        kw["device"] = [DeviceSummary.from_dict(d) for d in kw.get("device") or () if isinstance(d, dict)]
+        kw["chain"] = list(kw.get("chain") or [])
+        kw["extra"] = dict(kw.get("extra") or {})
+        kw["status"] = kw.get("status") or "ok"
+        for k in ("size_bytes", "gzip_size_bytes", "param_count"):
+            kw[k] = _int(kw.get(k))
+        sp = kw.get("sparsity")
+        kw["sparsity"] = sp.get("overall") if isinstance(sp, dict) else sp
+        return cls(**kw)
 
 
 @dataclass
 class Results:
-    """All variants' merged records plus where they came from."""
+    """All variants' records plus where they came from (the ``edgekit.results/1`` document).
 
-    variants: list[dict[str, Any]]
+    Fields:
+        variants  list      [VariantRecord], sorted by name
+        baseline  str|null  name of the float32 baseline variant
+        source    str       what the results were loaded from
+        created   str|null  ISO-8601 UTC
+        warnings  list      [str] e.g. stale measurements ignored (not written to JSON)
+    """
+
+    variants: list[VariantRecord]
     baseline: str | None = None
     source: str = ""
     created: str | None = None
     warnings: list[str] = field(default_factory=list)
 
-    _index: dict[str, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    def __post_init__(self) -> None:
+        self.variants = [r if isinstance(r, VariantRecord) else VariantRecord.from_dict(r) for r in self.variants]
+        self._index: dict[str, VariantRecord] = {}
 
-    def by_name(self) -> dict[str, dict[str, Any]]:
-        if self._index is None or len(self._index) != len(self.variants):
-            self._index = {r["name"]: r for r in self.variants}
+    def by_name(self) -> dict[str, VariantRecord]:
+        if len(self._index) != len(self.variants):
+            self._index = {r.name: r for r in self.variants}
         return self._index
 
-    def get(self, name: str) -> dict[str, Any] | None:
-        return self.by_name().get(name)
+    def get(self, name: str | None) -> VariantRecord | None:
+        return self.by_name().get(name) if name is not None else None
 
     @property
     def names(self) -> list[str]:
-        return [r["name"] for r in self.variants]
+        return [r.name for r in self.variants]
 
     @property
     def has_device(self) -> bool:
-        return any(r.get("device") for r in self.variants)
+        return any(r.device for r in self.variants)
+
+    def measured(self) -> list[DeviceSummary]:
+        return [d for r in self.variants for d in r.device]
 
     def to_dict(self) -> dict[str, Any]:
         from edgekit._version import __version__
 
-        return {
-            "schema": RESULTS_SCHEMA,
-            "created": self.created or _now(),
-            "edgekit_version": __version__,
-            "source": self.source,
-            "baseline": self.baseline,
-            "variants": self.variants,
-        }
+        return {"schema": RESULTS_SCHEMA, "created": self.created or utc_now(), "edgekit_version": __version__,
+                "source": self.source, "baseline": self.baseline, "variants": [asdict(r) for r in self.variants]}
 
     def write(self, path: str | Path) -> None:
         """Write the results JSON atomically."""
@@ -111,132 +296,64 @@ class Results:
 
         write_json(path, self.to_dict())
 
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-# --------------------------------------------------------------------------------------------
-# building records
-
-
-def variant_record(variant: Any) -> dict[str, Any]:
-    """The record for one :class:`edgekit.variant.Variant` (no device data yet)."""
-    m = variant.manifest
-    ev = variant.evaluation
-    host = None
-    if ev is not None:
-        host = {
-            "status": ev.status,
-            "accuracy": ev.accuracy if ev.status == "ok" else None,
-            "n": ev.n,
-            "agreement": ev.agreement,
-            "mean_abs_diff": ev.mean_abs_diff,
-            "error": ev.error,
-        }
-    return {
-        "name": m.name,
-        "status": variant.status,
-        "reason": variant.reason,
-        "is_baseline": False,
-        "chain": m.chain or [],
-        "parent": m.parent,
-        "base": m.base,
-        "sha256": m.sha256,
-        "size_bytes": _int_or_none(m.size_bytes),
-        "gzip_size_bytes": _int_or_none(m.gzip_size_bytes),
-        "param_count": _int_or_none(m.param_count),
-        "sparsity": m.overall_sparsity,
-        "host": host,
-        "device": [],
-        "extra": {},
-    }
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "") -> "Results":
+        """Read an ``edgekit.results/1`` document (EdgekitError naming what is wrong)."""
+        if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
+            got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise EdgekitError(f"{source or 'results'} has schema {got!r}, expected {RESULTS_SCHEMA!r}",
+                               "pass an OUT dir or a file written by `edgekit report --format json` / `edgekit gate --update-baseline`")
+        raw = data.get("variants")
+        if not isinstance(raw, list) or not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in raw):
+            raise EdgekitError(f"{source or 'results'}: 'variants' must be a list of records with a name")
+        try:
+            records = sorted((VariantRecord.from_dict(r) for r in raw), key=lambda r: r.name)
+        except (TypeError, ValueError) as exc:
+            raise EdgekitError(f"{source or 'results'}: a variant record is malformed ({exc})") from None
+        baseline = mark_baseline(records, [data.get("baseline")])
+        return cls(records, baseline=baseline, source=data.get("source") or source, created=data.get("created"))
 
 
-def _int_or_none(v: Any) -> int | None:
-    return None if v is None else int(v)
-
-
-def measurement_summary(meas: Any) -> dict[str, Any]:
-    """A compact dict for one :class:`edgekit.measurement.Measurement` (no raw latency list)."""
-    dev = meas.device or {}
-    stats = meas.stats
-    stat = stats.get  # None for a missing or NaN value (JSON has no NaN)
-
-    return {
-        "serial": meas.device_serial,
-        "profile": dev.get("profile"),
-        "model": dev.get("model"),
-        "device": dev.get("device"),
-        "abi": dev.get("abi") or dev.get("ABI"),
-        "threads": int(meas.threads),
-        "runner": meas.runner,
-        "status": meas.status,
-        "reason": meas.reason,
-        "runs": stats.runs or len(meas.latencies_ms or []),
-        "mean_ms": stat("mean"),
-        "p50_ms": stat("p50"),
-        "p90_ms": stat("p90"),
-        "p99_ms": stat("p99"),
-        "cv": stat("cv"),
-        "init_ms": meas.init_ms,
-        "first_inference_ms": meas.first_inference_ms,
-        "peak_memory_mb": meas.peak_memory_mb,
-        "accuracy": meas.accuracy,
-        "instructions": meas.instructions,
-        "metric": (meas.config or {}).get("metric", "latency"),
-        "finished": meas.finished,
-    }
-
-
-def mark_baseline(records: list[dict[str, Any]], declared: Iterable[str | None] = ()) -> str | None:
-    """Pick the float32 baseline: a name given by eval.json ``baseline``, else the variant with an
-    empty ``chain`` (the first by name if several). Marks ``is_baseline`` and returns the name."""
+def mark_baseline(records: list[VariantRecord], declared: Iterable[str | None] = ()) -> str | None:
+    """Choose the float32 baseline (:func:`edgekit.variant.choose_baseline`, records in name order),
+    mark ``is_baseline`` and return its name."""
     from edgekit.variant import choose_baseline
 
-    ordered = sorted(records, key=lambda r: r["name"])
-    baseline = choose_baseline(((r["name"], r.get("chain")) for r in ordered), declared)
+    ordered = sorted(records, key=lambda r: r.name)
+    baseline = choose_baseline(((r.name, r.chain) for r in ordered), declared)
     for r in records:
-        r["is_baseline"] = r["name"] == baseline
+        r.is_baseline = r.name == baseline
     return baseline
 
 
 def build_results(variants: list[Any], measurements: list[Any] | None = None, source: str = "") -> Results:
     """Merge variants and measurements into :class:`Results` (pure: no file access)."""
-    records = [variant_record(v) for v in variants]
-    declared = [v.evaluation.baseline for v in variants if v.evaluation is not None]
-    baseline = mark_baseline(records, declared)
+    records = sorted((VariantRecord.from_variant(v) for v in variants), key=lambda r: r.name)
+    baseline = mark_baseline(records, [v.evaluation.baseline for v in variants if v.evaluation is not None])
+    by_name = {r.name: r for r in records}
     warnings: list[str] = []
-    by_name = {r["name"]: r for r in records}
-    newest: dict[tuple, tuple[str, dict]] = {}
+    newest: dict[tuple, tuple[str, Any]] = {}
     for meas in measurements or []:
         rec = by_name.get(meas.variant)
         if rec is None:
             continue
-        if meas.sha256 and rec.get("sha256") and meas.sha256 != rec["sha256"]:
+        if meas.sha256 and rec.sha256 and meas.sha256 != rec.sha256:
             warnings.append(f"{meas.variant}: measurement on {meas.device_serial} is for an older build (sha256 differs) — ignored; re-run edgekit bench")
             continue
         # a counted run (--metric instructions) is kept beside the newest latency run, not instead of it
-        key = (meas.variant, meas.device_serial, int(meas.threads), meas.runner, (meas.config or {}).get("metric", "latency"))
+        key = (meas.variant, str(meas.device_serial), int(meas.threads), meas.runner, meas.metric)
         stamp = meas.finished or meas.started or ""
         if key not in newest or stamp >= newest[key][0]:
-            newest[key] = (stamp, measurement_summary(meas))
-    for (name, *_), (_, summary) in sorted(newest.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2], kv[0][3])):
-        by_name[name]["device"].append(summary)
-    records.sort(key=lambda r: r["name"])
-    return Results(records, baseline=baseline, source=source, created=_now(), warnings=warnings)
-
-
-# --------------------------------------------------------------------------------------------
-# loading
+            newest[key] = (stamp, meas)
+    for key in sorted(newest):
+        by_name[key[0]].device.append(DeviceSummary.from_measurement(newest[key][1]))
+    return Results(records, baseline=baseline, source=source, created=utc_now(), warnings=warnings)
 
 
 def load_measurements(db: Path) -> list[Any]:
-    """Measurements from a bench.sqlite (imports the bench store only when needed)."""
-    try:
-        from edgekit.bench.store import Store
-    except ImportError as exc:  # pragma: no cover - depends on the bench stage being installed
-        raise EdgekitError(f"{db} exists but the bench store cannot be loaded ({exc})", "reinstall edgekit (make setup)")
+    """Measurements from a bench.sqlite (imports the bench store only when needed; old rows included)."""
+    from edgekit.bench.store import Store  # sqlite3 and the Measurement record: nothing of the [bench] extra
+
     try:
         store = Store(db)
         try:
@@ -249,43 +366,10 @@ def load_measurements(db: Path) -> list[Any]:
         raise EdgekitError(f"cannot read measurements from {db}: {exc}", "re-run `edgekit bench` or delete the damaged file")
 
 
-def _out_dir_for(path: Path) -> Path:
-    if (path / "manifest.json").exists():  # one variant dir: OUT/variants/<name>
-        return path.parent.parent
-    if (path / "variants").is_dir():
-        return path
-    return path.parent  # OUT/variants
-
-
-def results_from_dict(data: Any, source: str = "") -> Results:
-    if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
-        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise EdgekitError(f"{source or 'results'} has schema {got!r}, expected {RESULTS_SCHEMA!r}",
-                           "pass an OUT dir or a file written by `edgekit report --format json` / `edgekit gate --update-baseline`")
-    variants = data.get("variants")
-    if not isinstance(variants, list) or not all(isinstance(r, dict) and "name" in r for r in variants):
-        raise EdgekitError(f"{source or 'results'}: 'variants' must be a list of records with a name")
-    for r in variants:
-        r.setdefault("status", "ok")
-        r.setdefault("reason", None)
-        r.setdefault("device", [])
-        r.setdefault("extra", {})
-        r.setdefault("chain", [])
-        r.setdefault("host", None)
-        r.setdefault("is_baseline", False)
-    baseline = data.get("baseline")
-    if baseline is None or baseline not in {r["name"] for r in variants}:
-        baseline = mark_baseline(variants, [baseline])
-    else:
-        mark_baseline(variants, [baseline])
-    return Results(variants, baseline=baseline, source=data.get("source") or source, created=data.get("created"))
-
-
 def load_results(path: str | Path, measurements: list[Any] | None = None) -> Results:
-    """Results from an OUT dir, OUT/variants, one variant dir or a results JSON file.
+    """Results from an OUT dir, OUT/variants, one variant dir, or a results / report JSON file.
 
     ``measurements`` overrides reading ``OUT/bench.sqlite`` (tests, other stages).
-    A report JSON (``edgekit.report/1``) is accepted too: its embedded results are used.
     """
     path = Path(path)
     if not path.exists():
@@ -296,16 +380,18 @@ def load_results(path: str | Path, measurements: list[Any] | None = None) -> Res
         try:
             data = json.loads(path.read_text())
         except UnicodeDecodeError:
-            raise EdgekitError(f"{path} is not a results JSON file", "pass an OUT dir or a file written by `edgekit report --format json`")
+            raise EdgekitError(f"{path} is not a results JSON file", "pass an OUT dir or a file written by `edgekit report --format json`") from None
         except json.JSONDecodeError as exc:
-            raise EdgekitError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})")
+            raise EdgekitError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
         if isinstance(data, dict) and isinstance(data.get("results"), dict):  # a report JSON
             data = data["results"]
-        return results_from_dict(data, source=str(path))
+        return Results.from_dict(data, source=str(path))
     from edgekit.variant import load_variants
 
     variants = load_variants(path)
     if measurements is None:
-        db = _out_dir_for(path) / BENCH_DB
+        # OUT/variants/<name> (one variant), OUT, or OUT/variants
+        out = path.parent.parent if (path / "manifest.json").exists() else path if (path / "variants").is_dir() else path.parent
+        db = out / BENCH_DB
         measurements = load_measurements(db) if db.exists() else []
     return build_results(variants, measurements, source=str(path))

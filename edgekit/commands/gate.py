@@ -1,4 +1,5 @@
-"""`edgekit gate`: judge results against budgets; exit 0 pass, 1 a budget broken, 2 usage/config error."""
+"""`edgekit gate`: judge results against budgets; exit 0 pass, 1 a budget broken, 2 usage/config error
+(calls ``edgekit.gate.api.gate``)."""
 
 from __future__ import annotations
 
@@ -33,11 +34,13 @@ def gate(
 ) -> None:
     from edgekit.atomic import write_text
     from edgekit.errors import EdgekitError
-    from edgekit.gate import gate as run, render_json, render_junit, render_markdown, render_text
+    from edgekit.gate.api import gate as run
+    from edgekit.gate.render import render_json, render_junit, render_markdown, render_text
 
     if update_baseline and baseline is None:
         raise EdgekitError("--update-baseline needs --baseline FILE", "e.g. edgekit gate out --baseline baseline.json --update-baseline")
-    result = run(results, config=config, baseline_file=baseline, allow_missing_baseline=update_baseline)
+    compare = baseline if baseline is not None and (baseline.exists() or not update_baseline) else None
+    result = run(results, config, baseline=compare)
     for w in result.results.warnings:
         typer.echo(f"edgekit: warning: {w}", err=True)
     typer.echo(render_json(result) if json_out else render_text(result), nl=False)

@@ -1,9 +1,9 @@
-"""`edgekit report`: the Pareto front of the variants, a recommendation, four renders."""
+"""`edgekit report`: the Pareto front of the variants, a recommendation, four renders (calls ``edgekit.report.api.report``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -30,7 +30,7 @@ def report(
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the render to FILE (atomically) instead of stdout."),
     html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML page to FILE and print its path."),
-    axes: Optional[str] = typer.Option(None, "--axes", help="Comma list of size,accuracy,latency,memory (default: size,accuracy[,latency if measured])."),
+    axes: Optional[str] = typer.Option(None, "--axes", help="Comma list of metrics: size, gzip_size, accuracy, accuracy_drop, latency, memory, instructions, estimated_latency (default: size,accuracy[,latency if measured])."),
     size: str = typer.Option("raw", "--size", help="Size axis: raw or gzip."),
     accuracy: str = typer.Option("host", "--accuracy", help="Accuracy axis: host (eval.json) or device (on-device)."),
     device: Optional[str] = typer.Option(None, "--device", help="Device profile, serial or model for latency/memory (default: the only one measured)."),
@@ -40,12 +40,13 @@ def report(
     min_accuracy: Optional[str] = typer.Option(None, "--min-accuracy", help="Limit, e.g. 0.85 or 85%."),
     max_latency: Optional[str] = typer.Option(None, "--max-latency", help="Limit, e.g. 20ms."),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Limit, e.g. 64MiB."),
-    objective: Optional[str] = typer.Option(None, "--objective", help="What 'best' means within the limits: size, accuracy (default), latency or memory."),
+    objective: Optional[str] = typer.Option(None, "--objective", help="What 'best' means within the limits: any metric, e.g. size, accuracy (default), latency or memory."),
+    limit: Optional[List[str]] = typer.Option(None, "--limit", help="Any other limit of the metric registry as KEY=VALUE, e.g. max_gzip_size=250kB or max_instructions=150M (repeatable)."),
     max_rows: int = typer.Option(100, "--max-rows", help="Table/Markdown: dominated rows shown at most (0 = all); the front is always shown."),
 ) -> None:
     from edgekit.errors import EdgekitError
-    from edgekit.report import Selection, build_report, parse_axes, parse_limits, render_json, render_markdown
-    from edgekit.results import load_results
+    from edgekit.report.api import report as build
+    from edgekit.report.render import render_json, render_markdown
 
     if json_out:
         fmt = "json"
@@ -53,31 +54,35 @@ def report(
         raise EdgekitError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if max_rows < 0:
         raise EdgekitError("--max-rows must be 0 (all) or more")
-    limits = parse_limits(max_size, min_accuracy, max_latency, max_memory)
-    sel = Selection(size=size, accuracy=accuracy, device=device, threads=threads, percentile=percentile).validate()
-    res = load_results(results)
-    rep = build_report(res, axes=parse_axes(axes), selection=sel, limits=limits, objective=objective)
+    more: dict[str, str] = {}
+    for item in limit or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise EdgekitError(f"--limit {item!r} is not KEY=VALUE", "e.g. --limit max_gzip_size=250kB")
+        more[key.strip()] = value.strip()
+    rep = build(results, axes=axes, max_size=max_size, min_accuracy=min_accuracy, max_latency=max_latency,
+                max_memory=max_memory, objective=objective, size=size, accuracy=accuracy, device=device,
+                threads=threads, percentile=percentile, limits=more)
 
     def html_text() -> str:
-        from edgekit.report import render_html
+        from edgekit.report.html import render_html
 
         return render_html(rep)
 
     if fmt == "table":
+        from edgekit.report.render import render_table
+
         if out is not None:
+            import io
+
             from rich.console import Console
 
             from edgekit.atomic import write_text
-            from edgekit.report import render_table
-
-            import io
 
             console = Console(record=True, width=140, file=io.StringIO())
             render_table(rep, max_rows=max_rows, console=console)
             write_text(out, console.export_text())
         else:
-            from edgekit.report import render_table
-
             render_table(rep, max_rows=max_rows)
     else:
         text = {"markdown": lambda: render_markdown(rep, max_rows=max_rows), "html": html_text, "json": lambda: render_json(rep)}[fmt]()

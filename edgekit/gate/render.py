@@ -23,7 +23,7 @@ def render_text(g: GateResult) -> str:
         detail = c.message if c.status != "PASS" else ""
         rows.append((c.status, c.variant, c.label, c.value_text, c.limit_text, c.change, detail))
     widths = [max(len(r[k]) for r in rows) for k in range(6)]
-    out = [f"edgekit gate — budgets {g.budgets.path}" + (f", baseline {g.baseline_file}" if g.baseline_file else "")]
+    out = [f"edgekit gate — budgets {g.budgets.source}" + (f", baseline {g.baseline_file}" if g.baseline_file else "")]
     for r in rows:
         line = "  ".join(r[k].ljust(widths[k]) if k < 3 else r[k].rjust(widths[k]) for k in range(6))
         if r[6]:
@@ -49,7 +49,7 @@ def render_markdown(g: GateResult) -> str:
         note = "" if c.status == "PASS" else c.message
         out.append(f"| {icon[c.status]} | `{_md(c.variant)}` | {_md(c.label)} | {_md(c.value_text)} | {_md(c.limit_text)} | {_md(c.change)} | {_md(note)} |")
     out.append("")
-    out.append(f"Budgets: `{_md(str(g.budgets.path))}`.")
+    out.append(f"Budgets: `{_md(str(g.budgets.source))}`.")
     return "\n".join(out) + "\n"
 
 

@@ -1,24 +1,46 @@
-"""Report: the Pareto front over size, accuracy, latency and memory, plus a recommendation.
+"""Report: the Pareto front over size, accuracy, latency and memory (any metric of
+:mod:`edgekit.metrics`), plus a recommendation.
 
-    from edgekit.results import load_results
-    from edgekit.report import build_report, Selection
-    report = build_report(load_results("out"), axes=["size", "accuracy"], limits={"max_size": 300e3})
+    from edgekit.report.api import report
+    rep = report("out", axes=["size", "accuracy"], max_size="300kB")
 
 Renders: :func:`render_table`, :func:`render_markdown`, :func:`render_html`, :func:`render_json`.
+Names are loaded on first use, so ``import edgekit.report.units`` (the metric registry's units)
+costs nothing else.
 """
 
-from edgekit.report.core import LIMITS, REPORT_SCHEMA, Report, build_report, parse_axes, parse_limits, recommend
-from edgekit.report.metrics import METRICS, Selection
-from edgekit.report.render import render_json, render_markdown, render_table
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = {
+    "report": "edgekit.report.api",
+    "REPORT_SCHEMA": "edgekit.report.core",
+    "Report": "edgekit.report.core",
+    "build_report": "edgekit.report.build",
+    "parse_axes": "edgekit.report.build",
+    "parse_limits": "edgekit.report.build",
+    "recommend": "edgekit.report.recommend",
+    "Selection": "edgekit.metrics",
+    "METRICS": "edgekit.metrics",
+    "render_json": "edgekit.report.render",
+    "render_markdown": "edgekit.report.render",
+    "render_table": "edgekit.report.render",
+    "render_html": "edgekit.report.html",
+}
+
+__all__ = sorted(_NAMES)
 
 
-def render_html(report, extra_columns=None, title="edgekit report"):
-    from edgekit.report.html import render_html as _render
+def __getattr__(name: str) -> Any:
+    module = _NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgekit.report' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-    return _render(report, extra_columns=extra_columns, title=title)
 
-
-__all__ = [
-    "LIMITS", "METRICS", "REPORT_SCHEMA", "Report", "Selection", "build_report", "parse_axes", "parse_limits",
-    "recommend", "render_html", "render_json", "render_markdown", "render_table",
-]
+def __dir__() -> list[str]:
+    return __all__

@@ -6,7 +6,8 @@ orange, the 2-D Pareto front of that plot is drawn as a staircase, and points ar
 them up to ``LABEL_ALL`` points, else the front only). Hovering a point shows its values.
 
 The variant table has room for extra per-variant columns: every key of a record's ``extra`` dict
-becomes a column (a later issue adds instruction counts there), and callers may pass
+(from the inputs) and every derived column of the report (``Report.derived``: instruction count,
+class mix, estimate and emulated latency of counted runs) becomes a column; callers may pass
 ``extra_columns=[(key, header), ...]`` to fix their order and headers.
 """
 
@@ -18,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.report.core import Report, fmt_metric
+from edgekit.metrics import METRICS, fmt as fmt_metric
+from edgekit.report.core import Report
 from edgekit.report.render import FRONT_MARK, _note, _title, recommendation_text
 
 LABEL_ALL = 40
@@ -106,7 +108,7 @@ def svg_plot(report: Report, xm: str, ym: str = "accuracy", pid: str | None = No
         mask = ranked & ~np.isnan(xcol) & ~np.isnan(ycol)
     idx = np.flatnonzero(mask)
     if idx.size == 0:
-        why = "no device measurements — run edgekit bench" if xm in ("latency", "memory") else "no ranked variants"
+        why = "no device measurements — run edgekit bench" if METRICS[xm].device else "no ranked variants"
         head = head.replace(f'height="{H}" viewBox="0 0 {W} {H}"', f'height="90" viewBox="0 0 {W} 90"')
         return head + f'<text class="empty" x="{W / 2}" y="55" text-anchor="middle">{_e(why)}</text></svg>'
     x, y = xcol[idx], ycol[idx]
@@ -144,8 +146,8 @@ def svg_plot(report: Report, xm: str, ym: str = "accuracy", pid: str | None = No
     parts.append(f'<line class="axis" x1="{ML}" x2="{ML + pw}" y1="{MT + ph}" y2="{MT + ph}"/>'
                  f'<line class="axis" x1="{ML}" x2="{ML}" y1="{MT}" y2="{MT + ph}"/>'
                  f'<text class="axis-label" x="{ML + pw / 2}" y="{H - 8}" text-anchor="middle">{_e(sel.label(xm))}'
-                 f'{" (log scale)" if log else ""} — lower is better</text>'
-                 f'<text class="axis-label" transform="translate(14 {MT + ph / 2}) rotate(-90)" text-anchor="middle">{_e(sel.label(ym))} — higher is better</text>')
+                 f'{" (log scale)" if log else ""} — {METRICS[xm].better} is better</text>'
+                 f'<text class="axis-label" transform="translate(14 {MT + ph / 2}) rotate(-90)" text-anchor="middle">{_e(sel.label(ym))} — {METRICS[ym].better} is better</text>')
     # 2-D front staircase of this projection
     f2 = _front2d(x, y)
     px, py = sx(x), sy(y)
@@ -222,11 +224,15 @@ def render_html(report: Report, extra_columns: list[tuple[str, str]] | None = No
     """A self-contained HTML page (inline CSS + SVG; no scripts, no network)."""
     extra = list(extra_columns or [])
     seen = {k for k, _ in extra}
-    for rec in report.results.variants:
-        for k in (rec.get("extra") or {}):
+    for rec in report.results.variants:  # the inputs' extra columns, then the report's derived ones
+        for k in rec.extra:
             if k not in seen:
                 seen.add(k)
                 extra.append((k, k.replace("_", " ")))
+    for k in report.derived_headers():
+        if k not in seen:
+            seen.add(k)
+            extra.append((k, k))
     plots = [svg_plot(report, "size")]
     plots.append(svg_plot(report, "latency"))
     if "memory" in report.axes:
@@ -257,12 +263,12 @@ def render_html(report: Report, extra_columns: list[tuple[str, str]] | None = No
     for i in report.order:
         st = report.status[i]
         recd = report.results.variants[i]
+        derived = report.derived[i] if report.derived else {}
         cls = "front" if st == "front" else ("dom" if st == "dominated" else "excl")
-        name = report.names[i] + (" (baseline)" if recd.get("is_baseline") else "")
+        name = report.names[i] + (" (baseline)" if recd.is_baseline else "")
         cells = [f"<td>{FRONT_MARK if st == 'front' else ''}</td>", f'<td class="name">{_e(name)}</td>']
-        cells += [f"<td>{_e(fmt_metric(m, report.value(i, m)))}</td>" for m in report.metrics]
-        ex = recd.get("extra") or {}
-        cells += [f'<td class="extra">{_e(_fmt_extra(ex.get(k)))}</td>' for k, _ in extra]
+        cells += [f"<td>{_e(report.text(i, m))}</td>" for m in report.metrics]
+        cells += [f'<td class="extra">{_e(_fmt_extra(recd.extra[k] if k in recd.extra else derived.get(k)))}</td>' for k, _ in extra]
         note = _note(report, i)
         r = report.recommendation or {}
         tag = "recommended" if report.names[i] == r.get("variant") else ("closest (nothing fits)" if report.names[i] == r.get("closest") else "")

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from edgekit.report.core import Report, fmt_metric
+from edgekit.metrics import needs_device
+from edgekit.report.core import Report
 
 FRONT_MARK = "★"
 
 
 def _cell(report: Report, i: int, m: str) -> str:
-    return fmt_metric(m, report.value(i, m))
+    return report.text(i, m)
 
 
 def _note(report: Report, i: int) -> str:
@@ -42,7 +43,7 @@ def _rows(report: Report, max_rows: int) -> tuple[list[int], int]:
 def _title(report: Report) -> str:
     axes = ", ".join(report.selection.label(a) for a in report.axes)
     dev = ""
-    if any(a in ("latency", "memory") for a in report.axes) or report.selection.accuracy == "device":
+    if needs_device(report.axes, report.selection):
         dev = f" on {report.selection.device_label()}"
     c = len(report.front_order)
     return f"Pareto front over {axes}{dev}: {c} of {len(report.names)} variant{'s' if len(report.names) != 1 else ''}"
@@ -73,7 +74,7 @@ def render_table(report: Report, max_rows: int = 100, console: Any = None) -> No
     rows, more = _rows(report, max_rows)
     rec = (report.recommendation or {}).get("variant")
     for i in rows:
-        flags = (["recommended"] if report.names[i] == rec else []) + (["baseline"] if report.results.variants[i].get("is_baseline") else [])
+        flags = (["recommended"] if report.names[i] == rec else []) + (["baseline"] if report.is_baseline(i) else [])
         note = "; ".join(flags + ([_note(report, i)] if _note(report, i) else []))
         front = report.status[i] == "front"
         table.add_row(FRONT_MARK if front else "", _escape(report.names[i]), *[_cell(report, i, m) for m in report.metrics], _escape(note),
@@ -124,7 +125,7 @@ def render_markdown(report: Report, max_rows: int = 100) -> str:
     for i in rows:
         front = report.status[i] == "front"
         name = f"`{_md(report.names[i])}`"
-        if report.results.variants[i].get("is_baseline"):
+        if report.is_baseline(i):
             name += " (baseline)"
         if report.names[i] == rec:
             name += " ← recommended"

@@ -7,16 +7,17 @@ Writes real ``manifest.json`` / ``eval.json`` files in the ``edgekit.variant/1``
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-from edgekit.measurement import Measurement
+from edgekit.digest import sha256_bytes
+from edgekit.measurement import LatencyStats, Measurement
+from edgekit.results import DeviceSummary, HostEval, VariantRecord
 
 
 def sha(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()
+    return sha256_bytes(name.encode())
 
 
 def manifest(name: str, size: int, gzip_size: int | None = None, chain: list | None = None,
@@ -77,26 +78,31 @@ def write_variant(out: Path, name: str, size: int, accuracy: float | None, *, gz
 
 def measurement(name: str, p50: float, *, p90: float | None = None, p99: float | None = None,
                 memory: float | None = 20.0, accuracy: float | None = None, serial: str = "emulator-5554",
-                profile: str = "lowend-armv7", threads: int = 1, status: str = "ok", reason: str | None = None,
-                finished: str = "2026-01-01T00:00:00Z") -> Measurement:
+                profile: str | None = "lowend-armv7", threads: int = 1, status: str = "ok", reason: str | None = None,
+                finished: str = "2026-01-01T00:00:00Z", runner: str = "python",
+                stats: LatencyStats | None = None) -> Measurement:
+    """A Measurement like the bench stage stores; ``stats`` replaces the python runner's statistics
+    (e.g. ``edgekit.bench.benchmark_model.stats_ms(...)`` of real benchmark_model output)."""
     p90 = p50 * 1.1 if p90 is None else p90
     p99 = p50 * 1.3 if p99 is None else p99
     ok = status == "ok"
+    if stats is None:
+        stats = LatencyStats(n=20.0, mean=p50, p50=p50, p90=p90, p99=p99, min=p50, max=p99, cv=0.05) if ok else LatencyStats()
     return Measurement(
         variant=name, sha256=sha(name), device_serial=serial,
         device={"abi": "armeabi-v7a", "model": "edgekit-emu", "sdk": 30, "cores": 4, "ram_mb": 1024, "profile": profile},
-        runner="python", threads=threads, config={"runs": 20, "warmup": 3},
+        runner=runner, threads=threads, config={"runs": 20, "warmup": 3},
         status=status, reason=reason,
         init_ms=5.0 if ok else None, first_inference_ms=p50 * 2 if ok else None,
-        latencies_ms=[p50] * 20 if ok else [],
-        stats={"n": 20.0, "mean": p50, "p50": p50, "p90": p90, "p99": p99, "min": p50, "max": p99, "cv": 0.05} if ok else {},
+        latencies_ms=[p50] * 20 if ok and runner == "python" else [],
+        stats=stats,
         peak_memory_mb=memory if ok else None, accuracy=accuracy if ok else None,
         finished=finished,
     )
 
 
-def synthetic_records(n: int, seed: int = 0, device: bool = True) -> list[dict[str, Any]]:
-    """``n`` results records (``edgekit.results/1`` shape) with a realistic size/accuracy/latency trade-off."""
+def synthetic_records(n: int, seed: int = 0, device: bool = True) -> list[VariantRecord]:
+    """``n`` results records with a realistic size/accuracy/latency trade-off (``v000000`` is the float baseline)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -108,20 +114,17 @@ def synthetic_records(n: int, seed: int = 0, device: bool = True) -> list[dict[s
     records = []
     for i in range(n):
         name = f"v{i:06d}"
-        rec = {
-            "name": name, "status": "ok", "reason": None, "is_baseline": i == 0, "chain": [] if i == 0 else [{"pass": "quantize", "params": {}}],
-            "parent": None, "base": "model", "sha256": sha(name), "size_bytes": int(size[i]), "gzip_size_bytes": int(size[i] * 0.8),
-            "param_count": int(size[i] // 4), "sparsity": 0.0,
-            "host": {"status": "ok", "accuracy": float(acc[i]), "n": 1000, "agreement": None, "mean_abs_diff": None, "error": None},
-            "device": [], "extra": {},
-        }
+        rec = VariantRecord(
+            name=name, is_baseline=i == 0, chain=[] if i == 0 else [{"pass": "quantize", "params": {}}],
+            base="model", sha256=sha(name), size_bytes=int(size[i]), gzip_size_bytes=int(size[i] * 0.8),
+            param_count=int(size[i] // 4), sparsity=0.0, host=HostEval(status="ok", accuracy=float(acc[i]), n=1000),
+        )
         if device:
-            rec["device"].append({
-                "serial": "emulator-5554", "profile": "lowend-armv7", "model": "edgekit-emu", "abi": "armeabi-v7a",
-                "threads": 1, "runner": "python", "status": "ok", "reason": None, "runs": 20,
-                "mean_ms": float(lat[i]), "p50_ms": float(lat[i]), "p90_ms": float(lat[i] * 1.1), "p99_ms": float(lat[i] * 1.3),
-                "cv": 0.05, "init_ms": 5.0, "first_inference_ms": float(lat[i] * 2), "peak_memory_mb": float(mem[i]),
-                "accuracy": None, "instructions": None, "finished": "2026-01-01T00:00:00Z",
-            })
+            rec.device.append(DeviceSummary(
+                serial="emulator-5554", profile="lowend-armv7", model="edgekit-emu", abi="armeabi-v7a", threads=1,
+                runner="python", runs=20, mean_ms=float(lat[i]), p50_ms=float(lat[i]), p90_ms=float(lat[i] * 1.1),
+                p99_ms=float(lat[i] * 1.3), cv=0.05, init_ms=5.0, first_inference_ms=float(lat[i] * 2),
+                peak_memory_mb=float(mem[i]), finished="2026-01-01T00:00:00Z",
+            ))
         records.append(rec)
     return records

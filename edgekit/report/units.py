@@ -209,6 +209,3 @@ def change_exact(new: float | None, old: float | None) -> str:
     pct = (d / old * 100) if old else float("inf")
     return f"{d:+,} ({pct:+.2f}%)"
 
-
-fmt_acc = fmt_accuracy          # old names, kept while the report/gate modules move to edgekit.metrics
-fmt_pct_change = change_pct

@@ -129,7 +129,7 @@ def test_baseline_delta_and_update(out, tmp_path, capsys):
     base = tmp_path / "baseline.json"
     code, _, err = gate(capsys, out, "--config", cfg, "--baseline", base, "--update-baseline")
     assert code == 0 and base.exists() and "baseline updated" in err
-    assert load_results(base).get("int8")["gzip_size_bytes"] == 150_000
+    assert load_results(base).get("int8").gzip_size_bytes == 150_000
     # the model grows: +12.0% vs the baseline
     write_variant(out, "int8", 230_000, 0.899, gzip_size=168_000, baseline="float32")
     md, junit = tmp_path / "gate.md", tmp_path / "gate.xml"

@@ -149,7 +149,7 @@ def test_stale_measurement_ignored(out):
     m = measurement("int8", 9.0)
     m.sha256 = "0" * 64
     res = load_results(out, measurements=[m])
-    assert res.get("int8")["device"] == [] and "older build" in res.warnings[0]
+    assert res.get("int8").device == [] and "older build" in res.warnings[0]
 
 
 def test_recommendation_fits(out):
@@ -223,7 +223,7 @@ def test_render_json_schema_and_roundtrip(out, tmp_path):
     p.write_text(render_json(rep))
     again = load_results(p)
     assert again.names == rep.names and again.baseline == "float32"
-    assert again.get("int8")["device"][0]["p50_ms"] == 9.0
+    assert again.get("int8").device[0].p50_ms == 9.0
     rp = tmp_path / "results.json"
     again.write(rp)
     assert build_report(load_results(rp)).front == rep.front
@@ -233,7 +233,7 @@ def test_render_html_has_plots_and_extra_columns(out):
     from edgekit.report import render_html
 
     res = load_results(out, measurements=MEAS)
-    res.get("int8")["extra"]["instructions"] = 123456
+    res.get("int8").extra["instructions"] = 123456
     page = render_html(build_report(res))
     assert page.count("<svg class=\"plot\"") == 2 and 'id="plot-size-accuracy"' in page and 'id="plot-latency-accuracy"' in page
     assert "front-line" in page and "int8, int8_copy" in page  # identical points share a label
@@ -291,7 +291,7 @@ def test_bench_sqlite_is_read(out):
         store.add(m)
     store.close()
     res = load_results(out)
-    assert res.get("int8")["device"][0]["p50_ms"] == 9.0
+    assert res.get("int8").device[0].p50_ms == 9.0
     assert build_report(res).axes == ["size", "accuracy", "latency"]
 
 
