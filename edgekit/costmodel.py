@@ -18,12 +18,15 @@ actual code. Use it to compare variants and to gate; never present it as a measu
 
 from __future__ import annotations
 
-import tomllib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from edgekit.errors import EdgekitError
+
+if TYPE_CHECKING:
+    from edgekit.emulator.profiles import Profile
 
 ESTIMATE_LABEL = "est."
 
@@ -43,7 +46,15 @@ class CostModel:
                 "sources": list(self.sources), "profile": self.profile}
 
 
+def _number(v: Any) -> bool:
+    """A finite TOML number (TOML's booleans are not numbers here, nor inf / nan)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def from_table(table: Mapping[str, Any], where: str = "cost_model", profile: str | None = None) -> CostModel:
+    """Validate a ``[cost_model]`` table (one-line errors naming ``where``) into a :class:`CostModel`."""
+    from edgekit.emulator.counting import CLASSES
+
     if not isinstance(table, Mapping):
         raise EdgekitError(f"{where}: [cost_model] must be a table")
     core = table.get("core")
@@ -51,17 +62,20 @@ def from_table(table: Mapping[str, Any], where: str = "cost_model", profile: str
     cycles = table.get("cycles")
     if not isinstance(core, str) or not core:
         raise EdgekitError(f"{where}: cost_model.core must name the core, e.g. \"Cortex-A7\"")
-    if not isinstance(clock, (int, float)) or clock <= 0:
-        raise EdgekitError(f"{where}: cost_model.clock_mhz must be a positive number")
+    if not _number(clock) or clock <= 0:
+        raise EdgekitError(f"{where}: cost_model.clock_mhz must be a positive number, not {clock!r}")
     if not isinstance(cycles, Mapping) or not cycles:
-        raise EdgekitError(f"{where}: [cost_model.cycles] must give cycles per instruction class")
+        raise EdgekitError(f"{where}: [cost_model.cycles] must give cycles per instruction class",
+                           hint=f"one number per class: {', '.join(CLASSES)}")
     out: dict[str, float] = {}
     for k, v in cycles.items():
-        if not isinstance(v, (int, float)) or v < 0:
-            raise EdgekitError(f"{where}: cost_model.cycles.{k} must be a number >= 0")
+        if not _number(v) or v < 0:
+            raise EdgekitError(f"{where}: cost_model.cycles.{k} must be a number >= 0, not {v!r}")
         out[str(k)] = float(v)
-    from edgekit.emulator.counting import CLASSES
-
+    unknown = [c for c in out if c not in CLASSES]
+    if unknown:
+        raise EdgekitError(f"{where}: cost_model.cycles has unknown class {', '.join(unknown)}",
+                           hint=f"the counted classes are {', '.join(CLASSES)}")
     missing = [c for c in CLASSES if c not in out]
     if missing:
         raise EdgekitError(f"{where}: cost_model.cycles lacks {', '.join(missing)}",
@@ -69,22 +83,20 @@ def from_table(table: Mapping[str, Any], where: str = "cost_model", profile: str
     sources = table.get("sources", [])
     if isinstance(sources, str):
         sources = [sources]
+    if not isinstance(sources, (list, tuple)):
+        raise EdgekitError(f"{where}: cost_model.sources must be a list of strings (where the cycle figures come from)")
     return CostModel(core=core, clock_mhz=float(clock), cycles=out, sources=tuple(str(s) for s in sources),
                      profile=profile, notes=str(table.get("notes", "")))
 
 
-def load(profile: str | Path) -> CostModel | None:
-    """The cost model of a device profile (name or path), or None when it has none."""
-    from edgekit.emulator.profiles import load_profile
+def load(profile: str | Path | Profile) -> CostModel | None:
+    """The cost model of a device profile (name, path or loaded Profile), or None when it has none."""
+    from edgekit.emulator.profiles import Profile, load_profile
 
-    p = load_profile(profile)
-    if p.path is None:
+    p = profile if isinstance(profile, Profile) else load_profile(profile)
+    if p.cost_model is None:
         return None
-    data = tomllib.loads(Path(p.path).read_text(encoding="utf-8"))
-    table = data.get("cost_model")
-    if table is None:
-        return None
-    return from_table(table, where=str(p.path), profile=p.name)
+    return from_table(p.cost_model, where=f"device profile {p.path or p.name}", profile=p.name)
 
 
 def estimate(classes: Mapping[str, int | float], model: CostModel) -> dict[str, Any]:
