@@ -46,8 +46,11 @@ Example:
   edgekit emulator stop --port 5555
 """
 
-STATUS_HELP = """Show the emulated devices this machine runs; a crashed daemon shows as offline.
+STATUS_HELP = """Show the device profiles (name, kind, qemu CPU, memory cap, cost model) and the emulated
+devices this machine runs; a crashed daemon shows as offline.
 
+Profiles are the shipped ones (package edgekit.devices) or those in $EDGEKIT_DEVICES; one that does
+not load shows its error. --json prints {"profiles": [...], "devices": [...]}.
 Exit code 1 when any known device is offline.
 
 Example:
@@ -118,27 +121,61 @@ def stop(
 
 
 def status(
-    json_out: bool = typer.Option(False, "--json", help="Print the devices as JSON."),
+    json_out: bool = typer.Option(False, "--json", help="Print the profiles and devices as JSON."),
 ) -> None:
     from edgekit.emulator import control
 
+    profiles = control.profile_rows()
     rows = control.status()
     if json_out:
-        typer.echo(json.dumps({"devices": rows}, indent=2))
-    elif not rows:
-        typer.echo("no emulated device (start one: edgekit emulator start)")
+        typer.echo(json.dumps({"profiles": profiles, "devices": rows}, indent=2))
     else:
-        from rich.table import Table
-
-        t = Table(box=None)
-        for col in ("serial", "profile", "state", "daemon", "adb", "pid", "memory cap"):
-            t.add_column(col, no_wrap=col in ("serial", "profile"))
-        for r in rows:
-            cap = "-" if r["daemon"] != "running" else f"{r.get('memory_cap_mb')} MB ({r.get('memory_cap_by')})"
-            t.add_row(r["serial"], r["profile"], r["state"], r["daemon"], r["adb"], str(r["pid"]), cap)
-        wide_console().print(t)
-        for r in rows:
-            if r.get("problem"):
-                _err(f"{r['serial']}: {r['problem']}")
+        _print_profiles(profiles)
+        _print_devices(rows)
     if any(r["state"] != "device" for r in rows):
         raise typer.Exit(1)
+
+
+def _dash(v) -> str:
+    return "-" if v is None or v == "" else str(v)
+
+
+def _print_profiles(profiles: list[dict]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    if not profiles:
+        typer.echo("no device profile (the shipped ones are missing, or $EDGEKIT_DEVICES names an empty folder)")
+        return
+    t = Table(title="device profiles", title_justify="left", box=None)
+    for col in ("profile", "kind", "qemu cpu", "memory cap", "cores", "cost model"):
+        t.add_column(col, no_wrap=col == "profile")
+    for p in profiles:
+        cm = p.get("cost_model")
+        model = f"{cm['core']} @ {cm['clock_mhz']:g} MHz (est.)" if cm else "-"
+        if p.get("error"):
+            model = "[red]does not load[/red]"
+        cap = f"{p['memory_mb']} MB" if p.get("memory_mb") else "-"
+        t.add_row(escape(p["name"]), _dash(p.get("kind")), _dash(p.get("qemu_cpu")), cap, _dash(p.get("cores")), model)
+    wide_console().print(t)
+    for p in profiles:
+        if p.get("error"):
+            _err(f"profile {p['name']}: {p['error']}")
+
+
+def _print_devices(rows: list[dict]) -> None:
+    if not rows:
+        typer.echo("no emulated device running (start one: edgekit emulator start)")
+        return
+    from rich.table import Table
+
+    t = Table(title="emulated devices", title_justify="left", box=None)
+    for col in ("serial", "profile", "state", "daemon", "adb", "pid", "memory cap"):
+        t.add_column(col, no_wrap=col in ("serial", "profile"))
+    for r in rows:
+        cap = "-" if r["daemon"] != "running" else f"{r.get('memory_cap_mb')} MB ({r.get('memory_cap_by')})"
+        t.add_row(r["serial"], r["profile"], r["state"], r["daemon"], r["adb"], str(r["pid"]), cap)
+    wide_console().print(t)
+    for r in rows:
+        if r.get("problem"):
+            _err(f"{r['serial']}: {r['problem']}")

@@ -128,7 +128,7 @@ def _start_locked(prof, port: int | None, host: str, log, private: bool) -> Inst
     state = {"port": port, "host": host, "profile": prof.name, "profile_path": str(prof.path), "serial": serial,
              "started_at": time.time(), "pid": None, "private": private}
     (d / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
-    cmd = [sys.executable, "-m", DAEMON_MODULE, "--detach", "--profile", str(prof.path), "--port", str(port),
+    cmd = [sys.executable, "-m", DAEMON_MODULE, "--detach", "--profile", str(prof.path or prof.name), "--port", str(port),
            "--host", host, "--run-dir", str(d)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     with open(d / LOG_FILE, "wb") as logf:
@@ -241,6 +241,30 @@ def status() -> list[dict]:
             row["problem"] = f"adb server sees it as {adb_state}; run `edgekit emulator start --port {inst.port}` to reconnect"
         else:
             row["state"] = "device"
+        rows.append(row)
+    return rows
+
+
+def profile_rows() -> list[dict]:
+    """One row per device profile (shipped, or in ``$EDGEKIT_DEVICES``): name, kind, qemu CPU, memory
+    cap, cores, cost model (core and clock) — or ``error``, the one-line reason it does not load."""
+    from edgekit import costmodel
+    from edgekit.emulator.profiles import list_profiles
+
+    rows = []
+    for name in list_profiles():
+        row: dict = {"name": name, "kind": None, "qemu_cpu": None, "memory_mb": None, "cores": None, "serial": None,
+                     "cost_model": None, "description": "", "path": None}
+        try:
+            prof = load_profile(name)
+            row.update(name=prof.name, kind=prof.kind, qemu_cpu=prof.qemu_cpu, memory_mb=prof.memory_mb,
+                       cores=prof.cores, serial=prof.serial, description=prof.description,
+                       path=str(prof.path) if prof.path else None)
+            model = costmodel.load(prof)
+            if model is not None:
+                row["cost_model"] = {"core": model.core, "clock_mhz": model.clock_mhz}
+        except EdgekitError as exc:
+            row["error"] = exc.one_line()
         rows.append(row)
     return rows
 
