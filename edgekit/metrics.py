@@ -48,14 +48,22 @@ PERCENTILES = ("p50", "p90", "p99", "mean")
 
 @dataclass
 class Selection:
-    """Which number a metric means: raw or gzip size, host or device accuracy, and the device
-    measurement (device matched by serial, profile, model or codename; thread count; percentile)."""
+    """Which number a metric means for a variant: raw or gzip size, host or device accuracy, and
+    which device measurement (device matched by serial, profile, model or codename).
 
-    size: str = "raw"            # raw | gzip
-    accuracy: str = "host"       # host | device
-    device: str | None = None    # serial, profile or model (None: the only one measured)
-    threads: int | None = None   # None: the fewest measured
-    percentile: str = "p50"      # p50 | p90 | p99 | mean
+    Fields:
+        size        str       "raw" | "gzip" (the size metric)
+        accuracy    str       "host" (eval.json) | "device" (on-device top-1)
+        device      str|null  serial, profile, model or codename (null: the only device measured)
+        threads     int|null  thread count of the measurement (null: the fewest measured)
+        percentile  str       "p50" | "p90" | "p99" | "mean" (the latency metric)
+    """
+
+    size: str = "raw"
+    accuracy: str = "host"
+    device: str | None = None
+    threads: int | None = None
+    percentile: str = "p50"
 
     def validate(self) -> "Selection":
         if self.size not in SIZES:
@@ -95,21 +103,38 @@ Reader = Callable[[Any, Selection, Any], "tuple[float | None, str | None]"]
 
 @dataclass(frozen=True)
 class Metric:
-    """One metric. ``read(record, selection, baseline_record)`` -> (value in base units, why missing)."""
+    """One entry of the registry: everything report, gate and the summaries know about a metric.
+
+    Fields:
+        name          str       "size", "accuracy_drop" ...: axis name; the limit key is max_/min_ + name
+        label         str       label template, filled from a Selection: "size ({size})", "latency {percentile}"
+        unit          str       base unit: bytes | fraction | points | ms | MiB | instructions
+        better        str       "lower" | "higher"
+        parse         callable  limit/budget text (or a number in base units) -> base unit; UnitError if bad
+        format        callable  value -> text ("210.0 kB"; "—" when missing)
+        format_delta  callable  a difference -> text ("over the limit by 10.0 kB")
+        change        callable  (new, old) -> text vs a baseline ("+12.0%", "-0.30 pp", "+1,234 (+0.80%)")
+        read          callable  (VariantRecord, Selection, float-baseline record) -> (value, why missing)
+        device        bool      always needs a device measurement
+        exact         bool      compared without tolerance (deterministic counts)
+        selected_by   tuple     Selection fields that change which number it is
+        short         str       narrow column header ("" = the label)
+        aliases       tuple     other names accepted for it (``mem`` for memory)
+    """
 
     name: str
-    label: str                                  # "size ({size})", "peak memory": filled in by label_for
-    unit: str                                   # base unit: bytes | fraction | points | ms | MiB | instructions
-    better: str                                 # "lower" | "higher"
-    parse: Callable[[object], float]            # limit/budget text (or a number in base units) -> base unit
-    format: Callable[[float | None], str]       # a value
-    format_delta: Callable[[float | None], str]  # a difference ("over the limit by ...")
-    change: Callable[[float | None, float | None], str]  # new vs old (a baseline)
+    label: str
+    unit: str
+    better: str
+    parse: Callable[[object], float]
+    format: Callable[[float | None], str]
+    format_delta: Callable[[float | None], str]
+    change: Callable[[float | None, float | None], str]
     read: Reader
-    device: bool = False                        # always needs a device measurement
-    exact: bool = False                         # compared without tolerance (deterministic counts)
-    selected_by: tuple[str, ...] = ()           # Selection fields that change which number it is
-    short: str = ""                             # narrow column header
+    device: bool = False
+    exact: bool = False
+    selected_by: tuple[str, ...] = ()
+    short: str = ""
     aliases: tuple[str, ...] = ()
 
     @property
@@ -292,10 +317,26 @@ _ENTRIES = [
            _read_estimate, device=True, exact=True, selected_by=("device", "threads"), short="est. ms",
            aliases=("estimate",)),
 ]
-METRICS: dict[str, Metric] = {m.name: m for m in _ENTRIES}
-LIMIT_KEYS: dict[str, Metric] = {m.limit_key: m for m in _ENTRIES}
-UNITS: dict[str, str] = {m.name: m.unit for m in _ENTRIES}
-_ALIASES = {a: m.name for m in _ENTRIES for a in (m.name, *m.aliases)}
+METRICS: dict[str, Metric] = {}
+LIMIT_KEYS: dict[str, Metric] = {}
+UNITS: dict[str, str] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(m: Metric) -> Metric:
+    """Add a metric: it becomes a report axis, column and limit (``m.limit_key``), a gate budget key, and
+    formats everywhere. The built-in entries above are registered this way."""
+    if m.better not in ("lower", "higher"):
+        raise ValueError(f"metric {m.name!r}: better must be 'lower' or 'higher', not {m.better!r}")
+    METRICS[m.name] = m
+    LIMIT_KEYS[m.limit_key] = m
+    UNITS[m.name] = m.unit
+    _ALIASES.update({a: m.name for a in (m.name, *m.aliases)})
+    return m
+
+
+for _m in _ENTRIES:
+    register(_m)
 
 
 def metric(name: str) -> Metric:

@@ -9,4 +9,25 @@
 Modules: ``config`` (budgets: read, validate), ``locate`` (FILE:LINE of a budget), ``core`` (checks,
 GateResult), ``render`` (text, Markdown, JUnit, JSON), ``api`` (``gate()``). Metric knowledge —
 budget keys, parsers, formats, change texts — is the registry's (:mod:`edgekit.metrics`).
+
+The package is callable: ``edgekit.gate(...)`` is :func:`edgekit.gate.api.gate` (so the facade's
+``ek.gate`` works whether it resolves to the function or, once imported, to this package).
 """
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+
+class _CallablePackage(types.ModuleType):
+    """``edgekit.gate(results, budgets, baseline=...)`` calls :func:`edgekit.gate.api.gate`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from edgekit.gate.api import gate
+
+        return gate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

@@ -30,7 +30,7 @@ import fnmatch
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from edgekit.errors import EdgekitError
 from edgekit.gate.locate import DictLocator, FileLocator, Locator
@@ -38,29 +38,55 @@ from edgekit.metrics import LIMIT_KEYS as METRIC_LIMITS, ACCURACIES, PERCENTILES
 
 SELECT_KEYS = ("size", "accuracy", "percentile", "device", "threads")
 DEFAULT_KEYS = SELECT_KEYS + ("missing", "float_baseline")
-LIMIT_KEYS = tuple(METRIC_LIMITS)
-RULE_KEYS = ("variants",) + LIMIT_KEYS + SELECT_KEYS + ("missing",)
-PARSERS: dict[str, Callable[[object], float]] = {k: m.parse for k, m in METRIC_LIMITS.items()}
 CHOICES = {"size": SIZES, "accuracy": ACCURACIES, "percentile": PERCENTILES, "missing": ("fail", "skip")}
+
+
+def limit_keys() -> tuple[str, ...]:
+    """Budget keys: the limit key of every metric in the registry (max_size, min_accuracy ...)."""
+    return tuple(METRIC_LIMITS)
+
+
+def rule_keys() -> tuple[str, ...]:
+    return ("variants",) + limit_keys() + SELECT_KEYS + ("missing",)
 
 
 @dataclass
 class Rule:
-    """One ``[[budgets.rule]]``: the variants it matches and its limits in base units."""
+    """One ``[[budgets.rule]]``: the variants it matches and its limits in base units.
 
-    index: int                      # 0-based position among the rules
+    Fields:
+        index       int   0-based position among the rules
+        patterns    list  [str] variant names or globs
+        limits      dict  {budget key: value in base units (bytes, fraction, ms, MiB, instructions)}
+        limit_text  dict  {budget key: the value as written}
+        select      dict  size, accuracy, percentile, device, threads (the defaults merged in)
+        missing     str   "fail" | "skip": a check whose metric is missing
+        where       str   where the rule is: "edgekit.toml:12" or "budgets.rule[2]"
+        key_where   dict  {key: where that key is}
+    """
+
+    index: int
     patterns: list[str]
-    limits: dict[str, float]        # key -> value in base units (bytes, ms, fraction, MiB ...)
-    limit_text: dict[str, str]      # key -> as written
-    select: dict[str, Any]          # size, accuracy, percentile, device, threads (defaults merged)
+    limits: dict[str, float]
+    limit_text: dict[str, str]
+    select: dict[str, Any]
     missing: str
-    where: str                      # where the rule is ("edgekit.toml:12" or "budgets.rule[2]")
+    where: str
     key_where: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Budgets:
-    """Validated budgets and where they came from (``source``: a file path, or "budgets" for a dict)."""
+    """Validated budgets and where they came from.
+
+    Fields:
+        source          str       the budgets file, or "budgets" for a dict
+        rules           list      [Rule] in the order written
+        float_baseline  str|null  the float baseline variant of accuracy drops (default: the results' baseline)
+        defaults        dict      the table's defaults (size, accuracy, percentile, device, threads, missing ...)
+        path            Path|null the budgets file (null for a dict)
+        locate          Locator   names places in the budgets (FILE:LINE or a dotted path)
+    """
 
     source: str
     rules: list[Rule]
@@ -148,7 +174,7 @@ def budgets_from_table(table: Any, loc: Locator, source: str) -> Budgets:
             continue
         where = loc.default(key)
         if key not in DEFAULT_KEYS:
-            if key in LIMIT_KEYS:
+            if key in METRIC_LIMITS:
                 raise err(where, f"limit {key!r} outside a rule", f"put it in a [[{rule_table}]] with variants = \"...\"")
             close = _close(key, DEFAULT_KEYS + ("rule",))
             raise err(where, f"unknown key {key!r} in [{section}]",
@@ -168,10 +194,11 @@ def _rule(i: int, raw: Any, loc: Locator, defaults: dict[str, Any], err: Any) ->
     if not isinstance(raw, Mapping):
         raise err(head, f"rule {i + 1} must be a table")
     key_where = {str(k): loc.rule_key(i, str(k)) for k in raw}
+    known = rule_keys()
     for k in raw:
-        if k not in RULE_KEYS:
-            close = _close(str(k), RULE_KEYS)
-            raise err(key_where[k], f"unknown key {k!r} in rule {i + 1}", f"did you mean {close!r}?" if close else f"known keys: {', '.join(RULE_KEYS)}")
+        if k not in known:
+            close = _close(str(k), known)
+            raise err(key_where[k], f"unknown key {k!r} in rule {i + 1}", f"did you mean {close!r}?" if close else f"known keys: {', '.join(known)}")
     if "variants" not in raw:
         raise err(head, f"rule {i + 1} has no 'variants'", "add variants = \"*\" (a name or glob, or a list of them)")
     pats = raw["variants"]
@@ -180,15 +207,15 @@ def _rule(i: int, raw: Any, loc: Locator, defaults: dict[str, Any], err: Any) ->
     if not isinstance(pats, list) or not pats or not all(isinstance(p, str) and p for p in pats):
         raise err(key_where["variants"], f"rule {i + 1}: variants must be a name or glob, or a list of them")
     limits, limit_text = {}, {}
-    for k in LIMIT_KEYS:
+    for k, metric in METRIC_LIMITS.items():
         if k in raw:
             try:
-                limits[k] = PARSERS[k](raw[k])
+                limits[k] = metric.parse(raw[k])
             except UnitError as exc:
                 raise err(key_where[k], f"{k}: {exc}") from None
             limit_text[k] = str(raw[k])
     if not limits:
-        raise err(head, f"rule {i + 1} ({', '.join(pats)}) sets no limit", f"add one of {', '.join(LIMIT_KEYS)}")
+        raise err(head, f"rule {i + 1} ({', '.join(pats)}) sets no limit", f"add one of {', '.join(limit_keys())}")
     select = {k: defaults.get(k) for k in SELECT_KEYS}
     for k in SELECT_KEYS:
         if k in raw:

@@ -136,7 +136,7 @@ def _selection(rule: Rule, results: Results, metric: Metric, where: str) -> Sele
 
 def _verdict(metric: Metric, value: float | None, why: str | None, limit: float, missing: str, sel: Selection) -> tuple[str, str]:
     if value is None:
-        hint = " — run edgekit bench" if metric.needs_device(sel) and "edgekit bench" not in (why or "") else ""
+        hint = " — run edgekit bench" if (why or "").startswith("not measured") else ""
         return ("SKIP" if missing == "skip" else "FAIL"), f"missing: {why}{hint}"
     is_max = metric.better == "lower"
     if metric.within(value, limit):

@@ -7,11 +7,17 @@
 Renders: :func:`render_table`, :func:`render_markdown`, :func:`render_html`, :func:`render_json`.
 Names are loaded on first use, so ``import edgekit.report.units`` (the metric registry's units)
 costs nothing else.
+
+The package is callable: ``edgekit.report(...)`` is :func:`edgekit.report.api.report`. The public
+facade ``ek.report`` names that function, and once this package has been imported Python's import
+system sets the attribute ``edgekit.report`` to the package itself; calling it keeps working.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 _NAMES = {
@@ -44,3 +50,15 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+class _CallablePackage(types.ModuleType):
+    """``edgekit.report(results, ...)`` calls :func:`edgekit.report.api.report` (same arguments)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from edgekit.report.api import report
+
+        return report(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

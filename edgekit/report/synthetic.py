@@ -80,9 +80,10 @@ def measurement(name: str, p50: float, *, p90: float | None = None, p99: float |
                 memory: float | None = 20.0, accuracy: float | None = None, serial: str = "emulator-5554",
                 profile: str | None = "lowend-armv7", threads: int = 1, status: str = "ok", reason: str | None = None,
                 finished: str = "2026-01-01T00:00:00Z", runner: str = "python",
-                stats: LatencyStats | None = None) -> Measurement:
+                stats: LatencyStats | None = None, instructions: dict[str, Any] | None = None) -> Measurement:
     """A Measurement like the bench stage stores; ``stats`` replaces the python runner's statistics
-    (e.g. ``edgekit.bench.benchmark_model.stats_ms(...)`` of real benchmark_model output)."""
+    (e.g. ``edgekit.bench.benchmark_model.stats_ms(...)`` of real benchmark_model output);
+    ``instructions`` makes it a counted run (``edgekit bench --metric instructions``)."""
     p90 = p50 * 1.1 if p90 is None else p90
     p99 = p50 * 1.3 if p99 is None else p99
     ok = status == "ok"
@@ -91,12 +92,13 @@ def measurement(name: str, p50: float, *, p90: float | None = None, p99: float |
     return Measurement(
         variant=name, sha256=sha(name), device_serial=serial,
         device={"abi": "armeabi-v7a", "model": "edgekit-emu", "sdk": 30, "cores": 4, "ram_mb": 1024, "profile": profile},
-        runner=runner, threads=threads, config={"runs": 20, "warmup": 3},
+        runner=runner, threads=threads,
+        config={"runs": 20, "warmup": 3, **({"metric": "instructions"} if instructions is not None else {})},
         status=status, reason=reason,
         init_ms=5.0 if ok else None, first_inference_ms=p50 * 2 if ok else None,
         latencies_ms=[p50] * 20 if ok and runner == "python" else [],
         stats=stats,
-        peak_memory_mb=memory if ok else None, accuracy=accuracy if ok else None,
+        peak_memory_mb=memory if ok else None, accuracy=accuracy if ok else None, instructions=instructions,
         finished=finished,
     )
 

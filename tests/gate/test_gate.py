@@ -23,9 +23,10 @@ def out(tmp_path):
 
 def with_bench(out, latencies=None):
     """Store device measurements the way the bench stage does (OUT/bench.sqlite)."""
-    store_mod = pytest.importorskip("edgekit.bench.store")
+    from edgekit.bench.store import Store
+
     lat = {"float32": 30.0, "int8": 9.0, "int8_pruned": 8.0, **(latencies or {})}
-    store = store_mod.Store(out / "bench.sqlite")
+    store = Store(out / "bench.sqlite")
     for name, ms in lat.items():
         store.add(measurement(name, ms, p90=ms * 1.2, memory=10 + ms))
     store.close()

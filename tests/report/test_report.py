@@ -183,6 +183,16 @@ def test_recommendation_latency_without_measurements(out):
 # ------------------------------------------------------------------ renders
 
 
+def _table_rows(text: str) -> dict[str, list[str]]:
+    """Variant rows of a rich table: {variant: [cells]} (the first cell is the ★ column)."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) > 2 and cells[1] and not cells[1].startswith("…"):
+            rows[cells[1]] = cells
+    return rows
+
+
 def test_render_table(out):
     from rich.console import Console
 
@@ -190,10 +200,14 @@ def test_render_table(out):
     con = Console(record=True, width=160, file=io.StringIO())
     render_table(rep, console=con)
     text = con.export_text()
-    assert "★" in text and "dominated by int8" in text and "Not ranked" in text and "op FOO v9" in text
-    assert "recommended" in text and "Recommendation" in text
-    front_lines = [line for line in text.splitlines() if "★" in line and "│" in line]
-    assert len(front_lines) == 4
+    rows = _table_rows(text)
+    # exactly the front members are starred (the legend line also holds a ★, so count rows, not text)
+    assert {name for name, cells in rows.items() if cells[0] == "★"} == set(rep.front) == {"float32", "int8", "int8_copy", "dyn"}
+    assert rows["worse"][0] == "" and "dominated by int8" in rows["worse"][-1]
+    assert "recommended" in rows["dyn"][-1] and "baseline" in rows["float32"][-1]
+    assert rows["int8"][2:5] == ["210.0 kB", "90.00%", "9.00 ms"]
+    assert "Not ranked" in text and "op FOO v9" in text
+    assert "Recommendation (max size 450.0 kB; objective accuracy): dyn is the best accuracy within the limits" in text
 
 
 def test_render_markdown(out):
@@ -256,7 +270,10 @@ def test_scale_10k_builds(tmp_path):
 def test_cli_report_formats(out, tmp_path, capsys):
     assert main(["report", str(out), "--axes", "size,accuracy", "--max-size", "450kB", "--min-accuracy", "0.85"]) == 0
     text = capsys.readouterr().out
-    assert "★" in text and "dyn" in text
+    rows = _table_rows(text)
+    assert {name for name, cells in rows.items() if cells[0] == "★"} == {"float32", "int8", "int8_copy", "dyn"}
+    assert rows["worse"][0] == "" and "recommended" in rows["dyn"][-1]
+    assert "dyn is the best accuracy within the limits (3 fit)" in text
     assert main(["report", str(out), "--format", "markdown", "--out", str(tmp_path / "r.md")]) == 0
     assert (tmp_path / "r.md").read_text().startswith("### edgekit report")
     assert main(["report", str(out), "--json"]) == 0
@@ -285,8 +302,9 @@ def test_cli_report_missing_path(tmp_path, capsys):
 
 
 def test_bench_sqlite_is_read(out):
-    store_mod = pytest.importorskip("edgekit.bench.store")
-    store = store_mod.Store(out / "bench.sqlite")
+    from edgekit.bench.store import Store
+
+    store = Store(out / "bench.sqlite")
     for m in MEAS:
         store.add(m)
     store.close()
