@@ -84,6 +84,8 @@ class LatencyStats:
         if ("p5" in data or "p95" in data) and "p90" not in data:
             for k in ("p90", "p99"):
                 unavailable.setdefault(k, f"benchmark_model reports p5/p50/p95, not {k}")
+            for k in ("ci95_low", "ci95_high"):
+                unavailable.setdefault(k, "benchmark_model reports no per-run times (no confidence interval)")
         kw = {k: float(v) for k, v in data.items() if k in _STAT_FIELDS and v is not None}
         return cls(**kw, unavailable=unavailable)
 
@@ -164,4 +166,10 @@ class Measurement:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Measurement":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        kw = {k: v for k, v in data.items() if k in known}
+        old = kw.get("stats") if isinstance(kw.get("stats"), dict) else {}
+        extra = {k: float(old[k]) for k in ("p5", "p95") if old.get(k) is not None}
+        if extra:   # a row written before the one key set: benchmark_model's p5/p95 move to detail
+            kw["detail"] = dict(kw.get("detail") or {})
+            kw["detail"].setdefault("percentiles_ms", extra)
+        return cls(**kw)

@@ -1,7 +1,26 @@
 """``edgekit bench``: measure variants on devices over adb.
 
-Modules: ``store`` (OUT/bench.sqlite), ``stats`` (summary, noise, drift), ``benchmark_model``
-(TFLite's native binary: runner flags and output parser), ``device_script`` (the python runner,
-runs on the device), ``device`` (adbutils: devices, quoting), ``runner`` (both runners ->
-Measurement), ``sweep`` (variants x devices x threads, resume), ``cli`` + ``ui`` (the command).
+Modules: ``api`` (``bench()``, what the CLI calls), ``params`` (BenchParams), ``targets`` and
+``evalset`` (what is measured, with which evaluation set), ``sweep`` (planning + variants x devices
+x threads, resume), ``listeners`` (the typed event protocol; ``store`` and ``ui`` implement it),
+``runner`` (both runners -> Measurement), ``device`` (bench devices on :mod:`edgekit.adb`),
+``device_script`` (the python runner, runs on the device), ``benchmark_model`` (TFLite's native
+binary: flags and output parser), ``stats`` (summary, noise, drift), ``counted`` (instruction counts).
+
+``edgekit.bench`` itself is callable and means :func:`edgekit.bench.api.bench`: the facade's
+``ek.bench`` is this package once any ``edgekit.bench.*`` module was imported before it was first
+used (Python binds a subpackage to its parent's attribute), and must still measure.
 """
+
+import sys as _sys
+import types as _types
+
+
+class _CallablePackage(_types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        from edgekit.bench.api import bench
+
+        return bench(*args, **kwargs)
+
+
+_sys.modules[__name__].__class__ = _CallablePackage

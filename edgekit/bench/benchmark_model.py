@@ -20,7 +20,8 @@ header, which is ignored)::
 The stats lines follow ``Running benchmark for at least ...`` lines: the first is the warm-up,
 the second the timed runs. Numbers may use C++ stream notation (``1.23457e+06``).
 The binary reports no per-run latencies, so a Measurement from this runner has the parsed
-summary in ``stats`` (mean/std/min/max, p5/p50/p95 when printed) and an empty ``latencies_ms``.
+summary in ``stats`` (n from ``count``, mean/std/min/max, p50 from ``median``; p90, p99 and the
+confidence interval named unavailable), p5/p95 in ``detail.percentiles_ms`` and an empty ``latencies_ms``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edgekit.cache import cache_dir
 from edgekit.errors import EdgekitError
@@ -216,6 +218,30 @@ def stats_ms(result: BenchmarkModelResult) -> LatencyStats:
            "ci95_high": "benchmark_model reports no per-run times (no confidence interval)"}
     unavailable = {k: why.get(k, f"benchmark_model did not report {k}") for k in STAT_KEYS if k not in out}
     return LatencyStats(**out, unavailable=unavailable)
+
+
+def fill_measurement(m: Any, output: str, returncode: int, noisy_cv: float) -> None:
+    """A Measurement from benchmark_model's stdout+stderr and exit code: ``ok`` with the parsed
+    numbers, ``incompatible`` (the runtime's own words) when the model could not be loaded,
+    else ``failed`` quoting what could not be read."""
+    try:
+        parsed = parse_output(output)
+    except BenchmarkOutputError as exc:
+        failure = load_failure(output)
+        m.status = "incompatible" if failure else "failed"
+        m.reason = failure or f"exit code {returncode}: {exc.message}"
+        return
+    if returncode != 0:
+        m.warnings.append(f"benchmark_model exited with code {returncode}")
+    m.init_ms = parsed.init_us / 1000.0
+    m.first_inference_ms = None if parsed.first_inference_us is None else parsed.first_inference_us / 1000.0
+    m.stats = stats_ms(parsed)
+    if (m.stats.cv or 0.0) > noisy_cv:
+        m.warnings.append(f"noisy: CV {m.stats.cv:.1%} > {noisy_cv:.0%} (benchmark_model summary)")
+    m.peak_memory_mb = parsed.peak_memory_mb if parsed.peak_memory_mb is not None else parsed.memory_overall_mb
+    m.detail = {"init_delta_mb": parsed.memory_init_mb, "overall_delta_mb": parsed.memory_overall_mb,
+                "peak_mb": parsed.peak_memory_mb, "warmup": parsed.warmup, "format": parsed.format,
+                "percentiles_ms": extra_percentiles_ms(parsed)}
 
 
 def extra_percentiles_ms(result: BenchmarkModelResult) -> dict[str, float]:

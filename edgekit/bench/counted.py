@@ -52,7 +52,7 @@ def require(dev: Any) -> dict[str, str]:
 
 
 def command(script_argv: Sequence[str], out_remote: str, cwd: str) -> str:
-    from edgekit.bench.device import shell_join
+    from edgekit.adb import shell_join
 
     return shell_join([COMMAND, "--out", out_remote, "--cwd", cwd, "--", *script_argv])
 
@@ -63,9 +63,8 @@ def collect(dev: Any, m: Any, counts_remote: str, warmup: int, runs: int, probe_
     import tempfile
     from pathlib import Path
 
-    from edgekit.bench.device import DeviceLost
+    from edgekit.adb import DeviceLost
 
-    profile = (m.device or {}).get("profile") or (probe_info or {}).get("profile")
     with tempfile.TemporaryDirectory(prefix="edgekit-counts-") as td:
         local = Path(td) / "counts.txt"
         try:
@@ -78,6 +77,13 @@ def collect(dev: Any, m: Any, counts_remote: str, warmup: int, runs: int, probe_
         dev.shell(["rm", "-f", counts_remote])
     except DeviceLost:
         pass
+    apply_log(m, text, warmup, runs, probe_info)
+
+
+def apply_log(m: Any, text: str, warmup: int, runs: int, probe_info: dict[str, str] | None) -> None:
+    """``m.instructions`` from a count log, with a warning when no invoke was reached or the timed
+    invokes differ by more than 1%."""
+    profile = (m.device or {}).get("profile") or (probe_info or {}).get("profile")
     m.instructions = record(text, warmup, runs, profile, probe_info)
     if m.instructions.get("per_invoke") is None:
         m.warnings.append("the counted run reached no invoke: no per-invoke instruction count")

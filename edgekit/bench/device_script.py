@@ -1,7 +1,8 @@
 """edgekit's on-device benchmark (the ``python`` runner). Runs ON THE DEVICE with its python3.
 
-Self-contained: Python 3.9+ standard library + numpy + tflite_runtime only (no edgekit imports);
-pushed to ``/data/local/tmp/edgekit/device_script.py`` and run as::
+Python 3.9+ standard library + numpy + tflite_runtime only (no edgekit package on the device);
+pushed to ``/data/local/tmp/edgekit/device_script.py`` with edgekit's batched predict
+(``edgekit/tflite/batch.py``, the one the host uses too) beside it as ``edgekit_batch.py``; run as::
 
     python3 device_script.py --model M.tflite --threads 1 --runs 50 --warmup 5 \
         [--eval-x X.npy --pred-out P.npy] [--check-only]
@@ -9,8 +10,8 @@ pushed to ``/data/local/tmp/edgekit/device_script.py`` and run as::
 Order: imports -> load (Interpreter + allocate_tensors; a failure here is reported verbatim with
 status ``incompatible``) -> first inference -> warm-up runs -> N timed runs (each timed with
 time.perf_counter_ns around ``invoke()`` only, inputs set once beforehand, every run kept) ->
-memory -> optional evaluation set (batches of --eval-batch on a second interpreter when the graph
-allows a resized batch, else one example per invoke; predictions saved as .npy).
+memory -> optional evaluation set (batches of --eval-batch when the graph allows a resized batch,
+else one example per invoke; predictions saved as .npy in the output tensor's dtype).
 Prints exactly one line on stdout: ``EDGEKIT_RESULT {json}``; everything else goes to stderr.
 """
 
@@ -122,60 +123,31 @@ def _make_input(np, d, rng):
     return np.zeros(shape, dtype=dt)
 
 
-def _prep(np, x, d):
-    """Data -> the input tensor's dtype, quantising float data for int8/uint8 models (scale, zero point)."""
-    dt = np.dtype(d["dtype"])
-    x = np.asarray(x)
-    if dt.kind in "iu" and x.dtype.kind == "f":
-        scale, zp = d.get("quantization") or (0.0, 0)
-        if scale:
-            info = np.iinfo(dt)
-            x = np.clip(np.round(x.astype(np.float64) / scale + zp), info.min, info.max)
-    return x.astype(dt)
+def _batch_module():
+    """edgekit's batched predict (edgekit/tflite/batch.py): pushed beside this script as
+    edgekit_batch.py; in a source tree or an installed edgekit, the file itself."""
+    try:
+        import edgekit_batch
+
+        return edgekit_batch
+    except ImportError:
+        import importlib.util
+
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tflite", "batch.py")
+        spec = importlib.util.spec_from_file_location("edgekit_batch", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
 
 
-def _to_input(np, x, d):
-    """One example (no batch axis) -> the input tensor."""
-    return _prep(np, x, d).reshape([int(s) for s in d["shape"]])
-
-
-def _evaluate(np, interp, Interpreter, a, x, d_in, d_out):
-    """Predictions for every example of ``x``: batches of ``--eval-batch`` on a second interpreter
-    when the graph accepts a resized batch (checked: output batch must follow), else one by one."""
-    n = int(x.shape[0])
-    shape = [int(s) for s in d_in["shape"]]
-    batch = max(1, min(a.eval_batch, n))
-    if batch > 1:
-        try:
-            ev = Interpreter(model_path=a.model, num_threads=a.threads, **_resolver_kw(a))
-            ev.resize_tensor_input(d_in["index"], [batch] + shape[1:], strict=False)
-            ev.allocate_tensors()
-            e_in, e_out = ev.get_input_details()[0], ev.get_output_details()[0]
-            chunks = []
-            for start in range(0, n, batch):
-                xb = _prep(np, x[start:start + batch], e_in)
-                if len(xb) < batch:  # pad the last chunk: no re-allocation
-                    xb = np.concatenate([xb, np.zeros((batch - len(xb),) + xb.shape[1:], dtype=xb.dtype)])
-                ev.set_tensor(e_in["index"], xb)
-                ev.invoke()
-                y = ev.get_tensor(e_out["index"])
-                if y.ndim == 0 or y.shape[0] != batch:
-                    raise ValueError("output batch does not follow the input batch")
-                chunks.append(y[: min(batch, n - start)].copy())
-            return np.concatenate(chunks, axis=0), "batched"
-        except Exception:  # a graph with a hard-coded batch of 1: one example at a time
-            pass
-    preds = None
-    for i in range(n):
-        interp.set_tensor(d_in["index"], _to_input(np, x[i], d_in))
-        interp.invoke()
-        y = interp.get_tensor(d_out["index"])
-        if preds is None:
-            preds = np.empty((n,) + tuple(y.shape[1:]), dtype=y.dtype)
-        preds[i] = y[0]
-    if preds is None:
-        preds = np.empty((0,), dtype=np.float32)
-    return preds, "per-example"
+def _evaluate(interp, a, x):
+    """Predictions for every example of ``x`` (the output tensor's dtype) and the mode: batches of
+    ``--eval-batch`` when the graph accepts a resized batch, else one example per invoke."""
+    batch = _batch_module()
+    try:
+        return batch.predict(interp, x, a.eval_batch)
+    except batch.BatchError as exc:
+        raise RuntimeError("%s: %s" % (exc.stage, exc.message)) from None
 
 
 def _resolver_kw(a):
@@ -290,7 +262,7 @@ def main(argv=None):
         t0 = time.perf_counter_ns()
         try:
             x = np.load(a.eval_x, mmap_mode="r")
-            preds, mode = _evaluate(np, interp, Interpreter, a, x, ins[0], outs[0])
+            preds, mode = _evaluate(interp, a, x)
             tmp = a.pred_out + ".tmp.npy"
             np.save(tmp, preds)
             os.replace(tmp, a.pred_out)

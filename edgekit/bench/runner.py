@@ -7,7 +7,7 @@
 
 Remote layout (all under ``/data/local/tmp/edgekit``)::
 
-    device_script.py
+    device_script.py, edgekit_batch.py               the python runner (batched predict beside it)
     models/<sha256[:16]>/<target name>.tflite    content-addressed, pushed once per device
     eval/<sha256[:16]>.npy                        evaluation inputs (--accuracy device)
     out/<token>.npy                               predictions, pulled back and removed
@@ -16,101 +16,34 @@ Remote layout (all under ``/data/local/tmp/edgekit``)::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from edgekit._version import __version__
 from edgekit.bench import benchmark_model as bm
 from edgekit.bench import counted
-from edgekit.bench.device import CommandTimeout, Device, remote, shell_join
-from edgekit.bench.stats import NOISY_CV, analyse
+from edgekit.bench.device import ARM32_ABIS, CommandTimeout, Device, remote, shell_join
+from edgekit.bench.evalset import EvalSet
+from edgekit.bench.params import RUNNERS, BenchParams
+from edgekit.bench.stats import analyse
+from edgekit.bench.targets import Target
+from edgekit.clock import utc_now as now
+from edgekit.digest import sha256_file
 from edgekit.errors import EdgekitError
-from edgekit.measurement import LatencyStats, Measurement
+from edgekit.measurement import Measurement
 
-RUNNERS = ("python", "benchmark_model")
 SCRIPT = Path(__file__).with_name("device_script.py")
+BATCH = Path(__file__).resolve().parents[1] / "tflite" / "batch.py"   # pushed as edgekit_batch.py
+BATCH_REMOTE = "edgekit_batch.py"
 MARK = "EDGEKIT_RESULT "
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@dataclass
-class Target:
-    """What is measured: a variant from ``edgekit optimize`` or a bare .tflite file."""
-
-    name: str
-    path: Path
-    sha256: str
-    size_bytes: int
-    host_accuracy: float | None = None
-    data: str | None = None                # manifest "data": the data set the variant was made from
-
-    @classmethod
-    def from_variant(cls, v: Any) -> "Target":
-        return cls(v.name, v.path, v.sha256, v.size_bytes, v.accuracy, v.manifest.data)
-
-    @classmethod
-    def from_file(cls, path: Path) -> "Target":
-        return cls(path.stem, path, sha256_file(path), path.stat().st_size)
-
-
-@dataclass
-class EvalSet:
-    x_path: Path          # .npy on the host, pushed as is
-    y: Any                # numpy labels (n,) or one-hot (n, C)
-    sha256: str           # of x_path
-    n: int
-
-
-@dataclass
-class BenchConfig:
-    runner: str = "python"
-    runs: int = 50
-    warmup: int = 5
-    accuracy: str = "host"                 # "host" | "device"
-    eval: EvalSet | None = None
-    use_xnnpack: bool = False              # benchmark_model flag (the armv7 python wheel has no XNNPACK)
-    benchmark_binary: Path | None = None
-    timeout: float = 3600.0                # seconds per runner invocation
-    noisy_cv: float = NOISY_CV
-    seed: int = 0
-    metric: str = "latency"                # "latency" | "instructions" (counted runs, emulated device only)
-
-    def measurement_config(self) -> dict[str, Any]:
-        """The part of the configuration that identifies a measurement (hashed into its key)."""
-        c: dict[str, Any] = {"runs": self.runs, "warmup": self.warmup, "accuracy": self.accuracy, "seed": self.seed}
-        if self.metric != "latency":
-            c["metric"] = self.metric
-        if self.accuracy == "device" and self.eval is not None:
-            c["eval_sha256"] = self.eval.sha256
-            c["eval_n"] = self.eval.n
-        if self.runner == "benchmark_model":
-            c["use_xnnpack"] = self.use_xnnpack
-            c["report_peak_memory_footprint"] = True
-        return c
-
-
-def base_measurement(t: Target, dev: Device, threads: int, cfg: BenchConfig) -> Measurement:
-    from edgekit.bench.device import ARM32_ABIS
-
+def base_measurement(t: Target, dev: Any, threads: int, params: BenchParams, ev: EvalSet | None = None) -> Measurement:
     warnings = [] if dev.info.get("abi") in ARM32_ABIS or not dev.info else [
         f"abi: device ABI {dev.info.get('abi')} is not armeabi-v7a (measured with --allow-abi)"]
     return Measurement(
@@ -119,9 +52,9 @@ def base_measurement(t: Target, dev: Device, threads: int, cfg: BenchConfig) -> 
         sha256=t.sha256,
         device_serial=dev.serial,
         device=dict(dev.info),
-        runner=cfg.runner,
+        runner=params.runner,
         threads=int(threads),
-        config=cfg.measurement_config(),
+        config=params.measurement_config(ev.sha256 if ev else None, ev.n if ev else None),
         size_bytes=t.size_bytes,
         started=now(),
         edgekit_version=__version__,
@@ -165,16 +98,18 @@ def score(preds: Any, y: Any) -> float:
 class PythonRunner:
     name = "python"
 
-    def __init__(self, cfg: BenchConfig):
-        self.cfg = cfg
+    def __init__(self, params: BenchParams, ev: EvalSet | None = None):
+        self.params = params
+        self.eval = ev if params.accuracy == "device" else None
         self.counted: dict[str, dict[str, str]] = {}   # serial -> counted-route banner (--metric instructions)
 
     def prepare(self, dev: Device) -> dict[str, Any]:
-        """Push the script (and eval inputs); check the device's python3 + tflite_runtime."""
-        if self.cfg.metric == "instructions":
+        """Push the script, its batched-predict module (and eval inputs); check python3 + tflite_runtime."""
+        if self.params.metric == "instructions":
             self.counted[dev.serial] = counted.require(dev)   # a real phone: "unavailable", before anything else
         dev.mkdir(remote("models"), remote("eval"), remote("out"))
         dev.push(SCRIPT, remote("device_script.py"))
+        dev.push(BATCH, remote(BATCH_REMOTE))
         probe = "import sys, numpy, tflite_runtime; print(sys.version.split()[0], numpy.__version__, tflite_runtime.__version__)"
         r = dev.shell(["python3", "-c", probe], timeout=300)
         if r.returncode != 0:
@@ -185,62 +120,62 @@ class PythonRunner:
         parts = r.stdout.split()
         info = {"python": parts[0] if parts else None, "numpy": parts[1] if len(parts) > 1 else None,
                 "tflite_runtime": parts[2] if len(parts) > 2 else None}
-        if self.cfg.accuracy == "device" and self.cfg.eval is not None:
-            dev.push_if_changed(self.cfg.eval.x_path, self._eval_remote())
+        if self.eval is not None:
+            dev.push_if_changed(self.eval.x_path, self._eval_remote())
         return info
 
     def _eval_remote(self) -> str:
-        assert self.cfg.eval is not None
-        return remote("eval", f"{self.cfg.eval.sha256[:16]}.npy")
+        assert self.eval is not None
+        return remote("eval", f"{self.eval.sha256[:16]}.npy")
 
     def run(self, dev: Device, t: Target, threads: int) -> Measurement:
-        cfg = self.cfg
-        m = base_measurement(t, dev, threads, cfg)
+        p, ev = self.params, self.eval
+        m = base_measurement(t, dev, threads, p, ev)
         model = push_model(dev, t)
         args = ["python3", remote("device_script.py"), "--model", model, "--threads", str(threads),
-                "--runs", str(cfg.runs), "--warmup", str(cfg.warmup), "--seed", str(cfg.seed)]
+                "--runs", str(p.runs), "--warmup", str(p.warmup), "--seed", str(p.seed)]
         pred_remote = None
-        if cfg.accuracy == "device" and cfg.eval is not None:
+        if ev is not None:
             pred_remote = remote("out", f"{secrets.token_hex(8)}.npy")
             args += ["--eval-x", self._eval_remote(), "--pred-out", pred_remote]
-        args += ["--deadline", f"{cfg.timeout:g}"]
+        args += ["--deadline", f"{p.timeout:g}"]
         counts_remote = None
-        if cfg.metric == "instructions":   # counted route: qemu-arm + counting plugin, marks around each invoke
+        if p.metric == "instructions":   # counted route: qemu-arm + counting plugin, marks around each invoke
             counts_remote = remote("out", f"{secrets.token_hex(8)}.counts")
             cmd = counted.command(args + ["--count-marks"], counts_remote, remote())
         else:
             cmd = "cd " + shell_join([remote()]) + " && " + shell_join(args)
         t0 = time.perf_counter()
         try:
-            r = dev.shell(cmd, timeout=cfg.timeout + 120)
+            r = dev.shell(cmd, timeout=p.timeout + 120)
         except CommandTimeout as exc:
             m.status, m.reason, m.finished = "failed", exc.message + " (the device script did not finish)", now()
             if counts_remote:
-                counted.collect(dev, m, counts_remote, cfg.warmup, cfg.runs, self.counted.get(dev.serial))
+                counted.collect(dev, m, counts_remote, p.warmup, p.runs, self.counted.get(dev.serial))
             return m
         m.wall_ms = (time.perf_counter() - t0) * 1000.0
         if counts_remote:
-            counted.collect(dev, m, counts_remote, cfg.warmup, cfg.runs, self.counted.get(dev.serial))
+            counted.collect(dev, m, counts_remote, p.warmup, p.runs, self.counted.get(dev.serial))
         res = parse_script_output(r.stdout)
         if res is None:
             m.status = "failed"
             m.reason = f"device script exited with code {r.returncode} and no result: {_tail(r.output)}"
             m.finished = now()
             return m
-        fill_from_script(m, res, cfg)
+        fill_from_script(m, res, p.noisy_cv)
         timed = (m.first_inference_ms or 0.0) + sum(m.detail.get("warmup_ms") or []) + sum(m.latencies_ms)
         m.detail["overhead_ms"] = m.wall_ms - timed   # adb, python start, imports, load, eval: beyond the timed runs
-        if m.status == "ok" and pred_remote and cfg.eval is not None:
+        if m.status == "ok" and pred_remote and ev is not None:
             with tempfile.TemporaryDirectory(prefix="edgekit-pred-") as td:
                 local = Path(td) / "pred.npy"
                 dev.pull(pred_remote, local)
                 import numpy as np
 
                 preds = np.load(local, allow_pickle=False)
-                m.accuracy = score(preds, cfg.eval.y)
-                m.accuracy_n = cfg.eval.n
+                m.accuracy = score(preds, ev.y)
+                m.accuracy_n = ev.n
             dev.shell(["rm", "-f", pred_remote])
-            m.detail["accuracy"] = host_check(t, cfg.eval, preds)
+            m.detail["accuracy"] = host_check(t, ev, preds)
         m.finished = now()
         return m
 
@@ -279,7 +214,7 @@ def parse_script_output(stdout: str) -> dict[str, Any] | None:
     return None
 
 
-def fill_from_script(m: Measurement, res: dict[str, Any], cfg: BenchConfig) -> None:
+def fill_from_script(m: Measurement, res: dict[str, Any], noisy_cv: float) -> None:
     """Copy the device script's JSON result into the Measurement (stats computed here)."""
     m.status = res.get("status", "failed")
     m.reason = res.get("reason")
@@ -289,6 +224,8 @@ def fill_from_script(m: Measurement, res: dict[str, Any], cfg: BenchConfig) -> N
     mem = dict(res.get("memory") or {})
     m.detail = {"memory": mem, "warmup_ms": res.get("warmup_ms") or [], "script_ms": res.get("script_ms"),
                 "imports_ms": res.get("imports_ms"), "runtime": res.get("runtime"), "io": res.get("io")}
+    if res.get("eval"):
+        m.detail["eval"] = res["eval"]
     peak = (mem.get("peak") or mem.get("after_runs") or mem.get("after_init") or {})
     m.peak_memory_mb = peak.get("vmhwm_mb") or peak.get("ru_maxrss_mb")
     base = (mem.get("baseline") or {}).get("vmhwm_mb")
@@ -297,17 +234,16 @@ def fill_from_script(m: Measurement, res: dict[str, Any], cfg: BenchConfig) -> N
         # own memory); this is what loading and running the model added on top of the imports
         mem["model_delta_mb"] = m.peak_memory_mb - base
     if m.latencies_ms:
-        stats, found = analyse(m.latencies_ms, noisy_cv=cfg.noisy_cv)
-        m.stats = LatencyStats.from_dict(stats)
+        m.stats, found = analyse(m.latencies_ms, noisy_cv=noisy_cv)
         m.warnings.extend(found)
 
 
 class BenchmarkModelRunner:
     name = "benchmark_model"
 
-    def __init__(self, cfg: BenchConfig):
-        self.cfg = cfg
-        self.binary = bm.find_binary(cfg.benchmark_binary)
+    def __init__(self, params: BenchParams, ev: EvalSet | None = None):
+        self.params = params
+        self.binary = bm.find_binary(params.benchmark_binary)
         self.sha = sha256_file(self.binary)
         self.remote_bin = remote("bin", self.sha[:12], "benchmark_model")
 
@@ -323,44 +259,25 @@ class BenchmarkModelRunner:
         return {"benchmark_model_sha256": self.sha}
 
     def run(self, dev: Device, t: Target, threads: int) -> Measurement:
-        cfg = self.cfg
-        m = base_measurement(t, dev, threads, cfg)
+        p = self.params
+        m = base_measurement(t, dev, threads, p)
         model = push_model(dev, t)
-        argv = bm.command_args(self.remote_bin, model, threads, cfg.runs, cfg.warmup, cfg.use_xnnpack)
+        argv = bm.command_args(self.remote_bin, model, threads, p.runs, p.warmup, p.use_xnnpack)
         t0 = time.perf_counter()
         try:
-            r = dev.shell(shell_join(argv) + " 2>&1", timeout=cfg.timeout)
+            r = dev.shell(shell_join(argv) + " 2>&1", timeout=p.timeout)
         except CommandTimeout as exc:
             m.status, m.reason, m.finished = "failed", exc.message, now()
             return m
         m.wall_ms = (time.perf_counter() - t0) * 1000.0
-        out = r.output
-        try:
-            parsed = bm.parse_output(out)
-        except bm.BenchmarkOutputError as exc:
-            failure = bm.load_failure(out)
-            m.status = "incompatible" if failure else "failed"
-            m.reason = failure or f"exit code {r.returncode}: {exc.message}"
-            m.finished = now()
-            return m
-        if r.returncode != 0:
-            m.warnings.append(f"benchmark_model exited with code {r.returncode}")
-        m.init_ms = parsed.init_us / 1000.0
-        m.first_inference_ms = None if parsed.first_inference_us is None else parsed.first_inference_us / 1000.0
-        m.stats = bm.stats_ms(parsed)
-        if (m.stats.cv or 0.0) > cfg.noisy_cv:
-            m.warnings.append(f"noisy: CV {m.stats.cv:.1%} > {cfg.noisy_cv:.0%} (benchmark_model summary)")
-        m.peak_memory_mb = parsed.peak_memory_mb if parsed.peak_memory_mb is not None else parsed.memory_overall_mb
-        m.detail = {"init_delta_mb": parsed.memory_init_mb, "overall_delta_mb": parsed.memory_overall_mb,
-                    "peak_mb": parsed.peak_memory_mb, "warmup": parsed.warmup, "format": parsed.format,
-                    "percentiles_ms": bm.extra_percentiles_ms(parsed)}
+        bm.fill_measurement(m, r.output, r.returncode, p.noisy_cv)
         m.finished = now()
         return m
 
 
-def make_runner(cfg: BenchConfig):
-    if cfg.runner == "python":
-        return PythonRunner(cfg)
-    if cfg.runner == "benchmark_model":
-        return BenchmarkModelRunner(cfg)
-    raise EdgekitError(f"unknown runner {cfg.runner!r}", f"choose one of {', '.join(RUNNERS)}")
+def make_runner(params: BenchParams, ev: EvalSet | None = None):
+    if params.runner == "python":
+        return PythonRunner(params, ev)
+    if params.runner == "benchmark_model":
+        return BenchmarkModelRunner(params, ev)
+    raise EdgekitError(f"unknown runner {params.runner!r}", f"choose one of {', '.join(RUNNERS)}")

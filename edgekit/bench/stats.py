@@ -2,7 +2,8 @@
 
 Pure Python (no numpy/scipy), so it can be used anywhere.
 
-Summary (:func:`summarize`), every value in the unit of the input (edgekit uses ms)::
+Summary (:func:`summarize`, a :class:`~edgekit.measurement.LatencyStats`: the one key set of every
+Measurement), every value in the unit of the input (edgekit uses ms)::
 
     n, mean, std (sample, ddof=1), min, max, p50, p90, p99 (linear interpolation between
     closest ranks, numpy's default), ci95_low/ci95_high (95% confidence interval of the mean:
@@ -24,7 +25,10 @@ Warnings (:func:`warnings_for`):
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Sequence
+
+from edgekit.measurement import LatencyStats
 
 NOISY_CV = 0.10
 DRIFT_ALPHA = 0.01
@@ -67,29 +71,29 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
 
 
-def summarize(values: Sequence[float]) -> dict[str, float]:
-    """Summary statistics of ``values`` (empty input -> empty dict)."""
+def summarize(values: Sequence[float]) -> LatencyStats:
+    """Summary statistics of ``values`` (empty input -> no values: ``n`` is None)."""
     xs = [float(v) for v in values]
     n = len(xs)
     if n == 0:
-        return {}
+        return LatencyStats()
     s = sorted(xs)
     mean = math.fsum(xs) / n
     std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else 0.0
     half = t975(n - 1) * std / math.sqrt(n) if n > 1 else 0.0
-    return {
-        "n": float(n),
-        "mean": mean,
-        "std": std,
-        "min": s[0],
-        "max": s[-1],
-        "p50": percentile(s, 50),
-        "p90": percentile(s, 90),
-        "p99": percentile(s, 99),
-        "ci95_low": mean - half,
-        "ci95_high": mean + half,
-        "cv": std / mean if mean else 0.0,
-    }
+    return LatencyStats(
+        n=float(n),
+        mean=mean,
+        std=std,
+        min=s[0],
+        max=s[-1],
+        p50=percentile(s, 50),
+        p90=percentile(s, 90),
+        p99=percentile(s, 99),
+        ci95_low=mean - half,
+        ci95_high=mean + half,
+        cv=std / mean if mean else 0.0,
+    )
 
 
 def _ranks(xs: Sequence[float]) -> list[float]:
@@ -143,7 +147,7 @@ def drift(values: Sequence[float]) -> dict[str, float] | None:
 
 def warnings_for(
     values: Sequence[float],
-    stats: dict[str, float] | None = None,
+    stats: LatencyStats | None = None,
     noisy_cv: float = NOISY_CV,
     drift_alpha: float = DRIFT_ALPHA,
     drift_min_change: float = DRIFT_MIN_CHANGE,
@@ -151,11 +155,11 @@ def warnings_for(
     """Human-readable warnings (``noisy: ...``, ``drift: ...``) for one run's latencies."""
     out: list[str] = []
     stats = stats if stats is not None else summarize(values)
-    if not stats:
+    if not stats.n:
         return out
-    cv = stats.get("cv", 0.0)
-    if stats.get("n", 0) > 1 and cv > noisy_cv:
-        out.append(f"noisy: CV {cv:.1%} > {noisy_cv:.0%} over {int(stats['n'])} runs (trust p50 and the CI, not the mean)")
+    cv = stats.cv or 0.0
+    if stats.n > 1 and cv > noisy_cv:
+        out.append(f"noisy: CV {cv:.1%} > {noisy_cv:.0%} over {stats.runs} runs (trust p50 and the CI, not the mean)")
     d = drift(values)
     if d and d["p"] < drift_alpha and abs(d["rel_change"]) >= drift_min_change:
         way = "slower" if d["rel_change"] > 0 else "faster"
@@ -166,10 +170,10 @@ def warnings_for(
     return out
 
 
-def analyse(values: Sequence[float], **kw: float) -> tuple[dict[str, float], list[str]]:
-    """``summarize`` plus ``warnings_for``; drift numbers are added to the stats as drift_*."""
+def analyse(values: Sequence[float], **kw: float) -> tuple[LatencyStats, list[str]]:
+    """``summarize`` plus ``warnings_for``; the drift numbers go to the stats' drift_* fields."""
     stats = summarize(values)
     d = drift(values)
     if d:
-        stats.update({"drift_rho": d["rho"], "drift_p": d["p"], "drift_rel_change": d["rel_change"]})
+        stats = replace(stats, drift_rho=d["rho"], drift_p=d["p"], drift_rel_change=d["rel_change"])
     return stats, warnings_for(values, stats, **kw)

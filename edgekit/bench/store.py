@@ -4,6 +4,7 @@ API (agreed with report/gate)::
 
     store = Store(path)          # creates the file/schema if needed; WAL journal
     store.add(m)                 # insert-or-replace by measurement key; committed immediately
+    store.on_measurement(dev, m) # the same, as a bench listener (edgekit.bench.listeners)
     store.all() -> [Measurement] # in insertion order
     store.has(key), store.keys(), store.get(key), store.count()
     measurement_key(m) / key_for(sha256, serial, runner, threads, config, variant)
@@ -22,7 +23,6 @@ so a crash, Ctrl-C or a lost device never loses a stored measurement.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.atomic import json_default
+from edgekit.bench.listeners import Listener
+from edgekit.digest import sha256_json
 from edgekit.errors import EdgekitError
 from edgekit.measurement import Measurement
 
@@ -59,8 +61,8 @@ CREATE INDEX IF NOT EXISTS measurements_variant ON measurements (variant);
 
 
 def config_hash(config: dict[str, Any]) -> str:
-    canon = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+    """sha256 of the canonical JSON (sorted keys, compact), first 16 hex digits."""
+    return sha256_json(config)[:16]
 
 
 def key_for(sha256: str, serial: str, runner: str, threads: int, config: dict[str, Any], variant: str) -> str:
@@ -71,7 +73,9 @@ def measurement_key(m: Measurement) -> str:
     return key_for(m.sha256, m.device_serial, m.runner, m.threads, m.config, m.variant)
 
 
-class Store:
+class Store(Listener):
+    """The results database; as a bench listener it stores every measurement when it exists."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if self.path.is_dir():
@@ -108,6 +112,9 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
         return key
+
+    def on_measurement(self, device: Any, measurement: Measurement) -> None:
+        self.add(measurement)
 
     # -- reading -----------------------------------------------------------------------------
     def all(self) -> list[Measurement]:

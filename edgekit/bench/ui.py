@@ -1,78 +1,104 @@
-"""Terminal output of ``edgekit bench``: a rich progress bar with ETA (stderr) and a summary table."""
+"""What ``edgekit bench`` shows: progress (a listener on stderr) and the summary table (a listener on stdout).
+
+Progress goes through :class:`edgekit.progress.StepProgress`: a rich bar per device on a terminal;
+without one (a CI log, ``| cat``) one plain line per finished measurement with elapsed time and ETA::
+
+    [bench 3/8  0:00:41 elapsed, ETA 0:01:09] 127.0.0.1:5600: int8 ×1t ok, p50 1.52 ms
+"""
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-from typing import Any, Sequence
+from typing import IO, Any, Sequence
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.progress import Progress as _RichProgress
-from rich.table import Table
-
+from edgekit.bench.listeners import Listener
 from edgekit.measurement import Measurement
+from edgekit.metrics import METRICS
+from edgekit.progress import StepProgress
+
+_SIZE, _LATENCY, _MEMORY, _ACCURACY = (METRICS[k].format for k in ("size", "latency", "memory", "accuracy"))
 
 
-class Progress:
-    """One bar per device plus an overall bar; fed by Sweep events (thread-safe)."""
-
-    def __init__(self, sweep: Any, enabled: bool = True):
-        self.sweep = sweep
-        self.enabled = enabled
-        self.console = Console(stderr=True)
-        self._lock = threading.Lock()
-        self._p = _RichProgress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=False,
-            disable=not enabled,
-        )
-        self._tasks: dict[str, Any] = {}
-        self._total = None
-
-    def __enter__(self) -> "Progress":
-        self._p.__enter__()
-        total = self.sweep.total_todo()
-        if self.sweep.result.skipped:
-            self.console.print(f"[dim]resume: {self.sweep.result.skipped} measurement(s) already stored, {total} to go[/dim]")
-        self._total = self._p.add_task("all devices", total=total)
-        for d in self.sweep.devices:
-            self._tasks[d.serial] = self._p.add_task(f"{d.serial}", total=len(self.sweep.todo[d.serial]))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._p.__exit__(*exc)
-
-    def event(self, kind: str, dev: Any, payload: Any) -> None:
-        with self._lock:
-            task = self._tasks.get(dev.serial)
-            if task is None:
-                return
-            if kind == "start":
-                self._p.update(task, description=f"{dev.serial}: {escape(payload.target.name)} ×{payload.threads}t")
-            elif kind == "cooldown":
-                self._p.update(task, description=f"{dev.serial}: cooling down {payload:g}s")
-            elif kind == "done":
-                self._p.advance(task)
-                self._p.advance(self._total)
-                if payload.status != "ok":
-                    reason = (payload.reason or "").splitlines()[0][:100] if payload.reason else ""
-                    self._p.console.print(f"[yellow]{escape(payload.variant)} on {dev.serial}: {payload.status}[/yellow] {escape(reason)}")
-            elif kind == "retry":
-                self._p.console.print(f"[yellow]{dev.serial}: adb connection dropped, device still online: retrying once[/yellow]")
-            elif kind in ("lost", "error"):
-                self._p.update(task, description=f"{dev.serial}: [red]stopped[/red]")
+def _first_line(text: str | None, limit: int = 100) -> str:
+    return (text or "").strip().splitlines()[0][:limit] if (text or "").strip() else ""
 
 
-def _f(v: float | None, fmt: str = "{:.2f}") -> str:
-    return "-" if v is None else fmt.format(v)
+def measurement_line(m: Measurement) -> str:
+    """One line for a finished measurement: what, status, the median or the reason."""
+    head = f"{m.variant} ×{m.threads}t {m.status}"
+    if m.status != "ok":
+        return f"{head}: {_first_line(m.reason)}" if m.reason else head
+    p50 = m.stats.get("p50")
+    parts = [f"p50 {_LATENCY(p50)}" if p50 is not None else None,
+             f"{m.instructions['per_invoke']:,} instr./invoke" if (m.instructions or {}).get("per_invoke") else None,
+             f"accuracy {_ACCURACY(m.accuracy)}" if m.accuracy is not None else None]
+    parts = [p for p in parts if p]
+    return head + (", " + ", ".join(parts) if parts else "")
+
+
+class ProgressListener(Listener):
+    """Progress of a sweep on stderr (``plain``: None = plain lines unless stderr is a terminal)."""
+
+    def __init__(self, stream: IO[str] | None = None, plain: bool | None = None, title: str = "bench"):
+        self.stream, self.plain, self.title = stream, plain, title
+        self.progress: StepProgress | None = None
+        self._left: dict[str, int] = {}
+
+    def on_sweep_start(self, plan: Any) -> None:
+        self._left = {s: len(j) for s, j in plan.todo.items()}
+        self.progress = StepProgress(self.title, total=plan.total_todo, stream=self.stream, plain=self.plain)
+        self.progress.__enter__()
+        if plan.skipped:
+            self.progress.note(f"resume: {plan.skipped} measurement(s) already stored, {plan.total_todo} to go")
+
+    def on_measurement_start(self, device: Any, job: Any) -> None:
+        if self.progress:
+            self.progress.status(device.serial, f"{job.target.name} ×{job.threads}t")
+
+    def on_cooldown(self, device: Any, seconds: float) -> None:
+        if self.progress:
+            self.progress.status(device.serial, f"cooling down {seconds:g}s")
+
+    def on_measurement(self, device: Any, measurement: Measurement) -> None:
+        if not self.progress:
+            return
+        self._left[device.serial] = self._left.get(device.serial, 1) - 1
+        line = measurement_line(measurement)
+        self.progress.done(device.serial, line)
+        if measurement.status != "ok" and not self.progress.plain:   # a bar row only shows the latest
+            self.progress.note(f"{device.serial}: {line}")
+
+    def on_retry(self, device: Any, error: Exception) -> None:
+        if self.progress:
+            self.progress.note(f"{device.serial}: adb connection dropped, device still online: retrying once")
+
+    def on_device_stopped(self, device: Any, error: Exception, lost: bool) -> None:
+        if not self.progress:
+            return
+        left = self._left.pop(device.serial, 0)
+        if left:
+            self.progress.add_total(-left)        # its remaining jobs will not run: the ETA says so
+        self.progress.status(device.serial, "stopped")
+        self.progress.note(f"{device.serial}: stopped" + (" (lost)" if lost else "") + f", {left} measurement(s) not made")
+
+    def on_sweep_end(self, result: Any) -> None:
+        if self.progress:
+            self.progress.__exit__(None, None, None)
+            self.progress = None
+
+
+class SummaryListener(Listener):
+    """The summary table on stdout when the sweep ends (nothing after Ctrl-C)."""
+
+    def __init__(self, console: Any = None):
+        self.console = console
+        self.targets: Sequence[Any] = ()
+
+    def on_sweep_start(self, plan: Any) -> None:
+        self.targets = plan.targets
+
+    def on_sweep_end(self, result: Any) -> None:
+        if not result.interrupted:
+            summary_table(result.measurements, self.targets, result, result.db, console=self.console)
 
 
 def _host_acc(m: Measurement, host_acc: dict[str, float | None]) -> str:
@@ -80,45 +106,52 @@ def _host_acc(m: Measurement, host_acc: dict[str, float | None]) -> str:
     same = (m.detail or {}).get("accuracy") or {}
     if same.get("host_accuracy_same_examples") is not None:
         agree = same.get("agreement_with_host")
-        return f"{same['host_accuracy_same_examples']:.4f}" + ("" if agree in (None, 1.0) else f" ({agree:.1%} agree)")
-    return _f(host_acc.get(m.sha256), "{:.4f}")
+        return _ACCURACY(same["host_accuracy_same_examples"]) + ("" if agree in (None, 1.0) else f" ({agree:.1%} agree)")
+    return _ACCURACY(host_acc.get(m.sha256))
 
 
-def summary_table(ms: Sequence[Measurement], targets: Sequence[Any], result: Any, db: Path) -> None:
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
+def summary_table(ms: Sequence[Measurement], targets: Sequence[Any], result: Any, db: Any, console: Any = None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=160)
     host_acc = {t.sha256: t.host_accuracy for t in targets}
     t = Table(title=f"edgekit bench: {len(ms)} measurement(s) in {db}", show_lines=False)
     for col, just in (("variant", "left"), ("device", "left"), ("thr", "right"), ("status", "left"),
-                      ("size KB", "right"), ("p50 ms", "right"), ("p90 ms", "right"), ("mean ± 95% CI", "right"),
-                      ("CV", "right"), ("peak MiB", "right"), ("acc device", "right"), ("acc host", "right"),
+                      ("size", "right"), ("p50", "right"), ("p90", "right"), ("mean ± 95% CI", "right"),
+                      ("CV", "right"), ("peak memory", "right"), ("acc device", "right"), ("acc host", "right"),
                       ("warnings", "left")):
         t.add_column(col, justify=just, overflow="fold", no_wrap=col in ("variant", "device"))  # type: ignore[arg-type]
     notes: list[str] = []
     for m in sorted(ms, key=lambda m: (m.variant, m.device_serial, m.threads)):
         s = m.stats
-        ci = "-"
+        ci = _LATENCY(None)
         if s.mean is not None:
             half = (s.ci95_high - s.mean) if s.ci95_high is not None else None
-            ci = f"{s.mean:.3g}" + (f" ± {half:.2g}" if half is not None else "")
+            ci = _LATENCY(s.mean) + (f" ± {half:.2g}" if half is not None else "")
         warn = ", ".join(sorted({w.split(":")[0] for w in m.warnings if ":" in w}))
         if m.status != "ok" and m.reason:
-            first = m.reason.strip().splitlines()[0]
-            line = f"{m.variant} on {m.device_serial}: {m.status}: {first}"
+            line = f"{m.variant} on {m.device_serial}: {m.status}: {m.reason.strip().splitlines()[0]}"
             if line not in notes:
                 notes.append(line)
         status = {"ok": "[green]ok[/green]", "incompatible": "[yellow]incompatible[/yellow]"}.get(m.status, f"[red]{m.status}[/red]")
         t.add_row(
-            escape(m.variant), m.device_serial, str(m.threads), status,
-            _f(m.size_bytes / 1024 if m.size_bytes else None, "{:.1f}"),
-            _f(s.get("p50"), "{:.3g}"), _f(s.get("p90"), "{:.3g}"), ci, _f(s.get("cv"), "{:.1%}"),
-            _f(m.peak_memory_mb, "{:.1f}"), _f(m.accuracy, "{:.4f}"), _host_acc(m, host_acc), warn,
+            escape(m.variant), m.device_serial, str(m.threads), status, _SIZE(m.size_bytes),
+            _LATENCY(s.get("p50")), _LATENCY(s.get("p90")), ci, "—" if s.get("cv") is None else f"{s.cv:.1%}",
+            _MEMORY(m.peak_memory_mb), _ACCURACY(m.accuracy), _host_acc(m, host_acc), warn,
         )
     console.print(t)
     from edgekit.bench.counted import summary_table as counted_table
 
     counted_table(console, ms)  # --metric instructions: counts, class mix, estimate
+    missing = sorted({f"{m.runner}: {m.stats.unavailable['p90']}" for m in ms
+                      if m.status == "ok" and m.stats.get("p90") is None and m.stats.unavailable.get("p90")})
+    for why in missing:   # said by name, never a silent "-"
+        console.print(f"p90 —: {why}", markup=False, highlight=False)
     if any(m.accuracy is not None for m in ms):
         console.print("acc host: the host's tflite-runtime on the same examples as the device (eval.json when no device accuracy)")
     for n in notes:

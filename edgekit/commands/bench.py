@@ -22,12 +22,19 @@ HELP = (
 )
 
 
+def profile_names() -> list[str]:
+    try:
+        from edgekit.emulator.profiles import list_profiles
+
+        return list_profiles()
+    except Exception:  # noqa: BLE001
+        return ["armv7-lowend", "armv7-midrange"]
+
+
 class _BenchCommand(TyperCommand):
     """Lets ``--emulator`` stand alone (default profile) as well as take a profile name."""
 
     def parse_args(self, ctx, args):  # type: ignore[override]
-        from edgekit.bench.cli import profile_names
-
         args = list(args)
         out: list[str] = []
         i = 0
@@ -68,11 +75,18 @@ def bench(
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory for bench.sqlite (default: OUT of the variants; ./out for .tflite files)."),
     json_out: bool = typer.Option(False, "--json", help="Print the measurements as JSON on stdout."),
 ) -> None:
-    from edgekit.bench.cli import run
+    import sys
 
-    run(
-        paths=paths, devices=device or [], emulator=emulator, runs=runs, warmup=warmup, threads=threads,
-        runner=runner, benchmark_binary=benchmark_binary, accuracy=accuracy, eval_data=eval_data,
-        eval_limit=eval_limit, cooldown=cooldown, use_xnnpack=use_xnnpack, allow_abi=allow_abi,
-        resume=resume, timeout=timeout, noisy_cv=noisy_cv, out=out, json_out=json_out, metric=metric,
+    from edgekit.bench.api import bench as run_bench
+    from edgekit.bench.listeners import JsonListener
+    from edgekit.bench.params import BenchParams
+    from edgekit.bench.ui import ProgressListener, SummaryListener
+
+    params = BenchParams(
+        runs=runs, warmup=warmup, threads=threads, metric=metric, runner=runner, benchmark_binary=benchmark_binary,
+        accuracy=accuracy, eval_data=eval_data, eval_limit=eval_limit, cooldown=cooldown, use_xnnpack=use_xnnpack,
+        allow_abi=allow_abi, timeout=timeout, noisy_cv=noisy_cv,
     )
+    shown = JsonListener(sys.stdout) if json_out else SummaryListener()
+    run_bench(paths, device=device or None, emulator=emulator, params=params, out=out, resume=resume,
+              listeners=[ProgressListener(sys.stderr), shown])

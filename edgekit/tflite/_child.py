@@ -2,7 +2,8 @@
 
 Runs tflite_runtime's Interpreter, which can crash natively on a malformed model and which breaks
 when TensorFlow was imported first (STACK.md: ``ValueError: vector::reserve``). So it lives in its
-own process and imports only numpy and tflite_runtime (never tensorflow, never the rest of edgekit).
+own process and imports only numpy, tflite_runtime and :mod:`edgekit.tflite.batch` (the batched
+predict the device script uses too; stdlib + numpy) — never tensorflow, never the rest of edgekit.
 
 Request (JSON file REQ)::
 
@@ -62,30 +63,6 @@ def _interpreter(req: dict):
     return interp
 
 
-def _quantise(np, x, detail):
-    """Float data -> the input tensor's dtype (int8/uint8 via its scale/zero_point)."""
-    dtype = detail["dtype"]
-    if x.dtype == dtype:
-        return x
-    if np.issubdtype(dtype, np.integer):
-        scale, zero_point = detail["quantization"]
-        if not scale:
-            raise _Fail("input", f"the model input is {np.dtype(dtype).name} without quantisation parameters; cannot feed float data")
-        info = np.iinfo(dtype)
-        q = np.round(x.astype(np.float64) / scale + zero_point)
-        return np.clip(q, info.min, info.max).astype(dtype)
-    return x.astype(dtype)
-
-
-def _dequantise(np, y, detail):
-    y = np.asarray(y)
-    if np.issubdtype(y.dtype, np.integer):
-        scale, zero_point = detail["quantization"]
-        if scale:
-            return ((y.astype(np.float64) - zero_point) * scale).astype(np.float32)
-    return y.astype(np.float32)
-
-
 def _invoke(interp, stage: str):
     try:
         interp.invoke()
@@ -103,55 +80,16 @@ def _check(np, req: dict) -> dict:
 
 
 def _predict(np, req: dict) -> dict:
+    from edgekit.tflite.batch import BatchError, predict
+
     interp = _interpreter(req)
     x = np.load(req["x"], allow_pickle=False)
-    detail = interp.get_input_details()[0]
-    out_detail = interp.get_output_details()[0]
-    in_index = detail["index"]
-    shape = [int(d) for d in detail["shape"]]
-    if list(x.shape[1:]) != shape[1:]:
-        raise _Fail("input", f"data of shape {list(x.shape[1:])} does not fit the model input {shape[1:]}")
-    xq = _quantise(np, x, detail)
-    n = len(xq)
-    batch = max(1, min(int(req.get("batch_size") or 1), n))
-    outputs = []
-    mode = "per-example"
-
-    if batch > 1:
-        try:
-            interp.resize_tensor_input(in_index, [batch, *shape[1:]], strict=False)
-            interp.allocate_tensors()
-            batched = True
-        except Exception:  # noqa: BLE001 - fall back to one example at a time
-            batched = False
-        if batched:
-            for start in range(0, n, batch):
-                chunk = xq[start:start + batch]
-                if len(chunk) < batch:  # pad the last chunk: no re-allocation
-                    chunk = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), dtype=chunk.dtype)])
-                interp.set_tensor(in_index, chunk)
-                _invoke(interp, "invoke")
-                y = interp.get_tensor(out_detail["index"])
-                if y.ndim == 0 or y.shape[0] != batch:
-                    # a graph that hard-codes batch 1 (e.g. reshape to [1, -1]) resizes "fine" but
-                    # mixes examples: redo everything one example at a time
-                    outputs = []
-                    batched = False
-                    break
-                outputs.append(y[: min(batch, n - start)].copy())
-            if batched:
-                mode = "batched"
-        if not batched:
-            interp.resize_tensor_input(in_index, [1, *shape[1:]], strict=False)
-            interp.allocate_tensors()
-    if mode == "per-example":
-        for i in range(n):
-            interp.set_tensor(in_index, xq[i:i + 1])
-            _invoke(interp, "invoke")
-            outputs.append(interp.get_tensor(out_detail["index"]).copy())
-    y = np.concatenate(outputs, axis=0) if outputs else np.zeros((0,), np.float32)
-    y = _dequantise(np, y, out_detail)
+    try:
+        y, mode = predict(interp, x, int(req.get("batch_size") or 1), dequantize_output=True)
+    except BatchError as exc:
+        raise _Fail(exc.stage, exc.message) from None
     np.save(req["out"], y, allow_pickle=False)
+    batch = max(1, min(int(req.get("batch_size") or 1), len(x)))
     return {"ok": True, "mode": mode, "batch_size": batch if mode == "batched" else 1, "output_shape": list(y.shape)}
 
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from bench_models import tiny_models
-from edgekit.bench.runner import MARK, SCRIPT, BenchConfig, fill_from_script, parse_script_output, score
+from edgekit.bench.params import NOISY_CV
+from edgekit.bench.runner import MARK, SCRIPT, fill_from_script, parse_script_output, score
 from edgekit.measurement import Measurement
 
 
@@ -39,7 +40,7 @@ def test_float_model_every_run_kept(models):
     assert mem["peak"]["vmhwm_mb"] >= mem["baseline"]["vmhwm_mb"] > 0
     assert res["io"]["inputs"][0]["shape"] == [1, 8, 8, 1] and res["io"]["inputs"][0]["dtype"] == "float32"
     m = Measurement("float", "x" * 64, "host", {}, "python", 1, {})
-    fill_from_script(m, res, BenchConfig())
+    fill_from_script(m, res, NOISY_CV)
     assert m.stats.n == 7 and m.latencies_ms == res["latencies_ms"] and m.peak_memory_mb == mem["peak"]["vmhwm_mb"]
 
 

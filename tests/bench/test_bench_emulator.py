@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -128,6 +129,10 @@ def test_sweep_with_device_accuracy_incompatible_and_hostile_names(device, out):
                         capture_output=True, text=True, timeout=60).stdout
     assert "PWNED" not in ls and "device_script.py" in ls
     assert len(rows(out / "bench.sqlite")) == 8
+    # no terminal: one plain progress line per finished measurement, with elapsed time and ETA
+    done = [ln for ln in r.stderr.splitlines() if re.match(r"^\[bench [1-8]/8  \d:\d\d:\d\d elapsed", ln)]
+    assert len(done) == 8, r.stderr
+    assert all(", ETA " in ln for ln in done[:-1]) and f"{serial}: dynamic ×1t incompatible: Didn't find op" in r.stderr
 
 
 def test_bare_tflite_file_named_like_a_shell_command(device, tmp_path):
@@ -279,36 +284,41 @@ def test_timeout_fails_one_measurement_and_cooldown_separates_variants(device, o
     assert (second_start - first_done).total_seconds() >= 1.0
 
 
-def test_killed_adb_server_mid_sweep_loses_nothing_and_measures_nothing_twice(device, out, tmp_path):
-    """Killing the adb server mid-measurement: bench either recovers (one retry once the device is
-    back, recorded as a warning) or stops with one line naming the device; with --resume the
-    database ends with every measurement exactly once."""
+def test_killed_adb_server_mid_sweep_is_retried_once_and_loses_nothing(device, out, tmp_path):
+    """Killing the adb server mid-measurement: the next adb call starts a new server, the device
+    (a TCP serial) is connected again, and the interrupted measurement is run once more — recorded
+    as a warning on exactly that measurement. The sweep ends with every measurement exactly once."""
     serial, _ = device
     db = tmp_path / "bench.sqlite"
     args = [out / "variants" / "float", out / "variants" / "int8", "--device", serial, "--runs", 20000,
             "--warmup", 0, "--threads", "1,2", "--out", tmp_path]
-    p = subprocess.Popen([sys.executable, "-m", "edgekit.cli", "bench", *map(str, args)],
+    p = subprocess.Popen([sys.executable, "-m", "edgekit.cli", "bench", *map(str, args), "--json"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
         deadline = time.time() + 300
         while time.time() < deadline and p.poll() is None and not (db.exists() and rows(db)):
             time.sleep(0.2)
-        subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30)
+        assert p.poll() is None, p.communicate()
+        killed = subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30)
+        assert killed.returncode == 0
         stdout, stderr = p.communicate(timeout=600)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    if p.returncode == 3:
-        err = [ln for ln in stderr.splitlines() if ln.startswith("edgekit: error:")]
-        assert len(err) == 1 and serial in err[0], stderr
-    else:
-        assert p.returncode == 0, stderr
-    r = bench(*args, "--resume")
-    assert r.returncode == 0, r.stderr
+    assert p.returncode == 0, stderr
+    res = json.loads(stdout)
+    assert res["measured"] == 4 and res["errors"] == {}
+    retried = [m for m in res["measurements"] if any(w.startswith("retried once after a transient adb error")
+                                                       for w in m["warnings"])]
+    assert len(retried) == 1 and retried[0]["status"] == "ok", res["measurements"]
+    assert "adb connection dropped, device still online: retrying once" in stderr
     after = rows(db)
     assert len(after) == 4 and len({k for k, *_ in after}) == 4
-    subprocess.run(["adb", "connect", serial], capture_output=True, timeout=30)
+    r = bench(*args, "--resume", "--json")
+    assert r.returncode == 0, r.stderr
+    again = json.loads(r.stdout)
+    assert (again["measured"], again["skipped"]) == (0, 4) and rows(db) == after
 
 
 def test_benchmark_model_binary_that_cannot_run_on_the_device_is_one_line(device, out, tmp_path):
@@ -319,3 +329,89 @@ def test_benchmark_model_binary_that_cannot_run_on_the_device_is_one_line(device
               "--runs", 2, "--threads", 1, "--out", tmp_path / "o")
     err = [ln for ln in r.stderr.splitlines() if ln.startswith("edgekit: error:")]
     assert r.returncode == 2 and len(err) == 1 and "does not run on" in err[0] and serial in err[0], r.stderr
+
+
+def test_python_api_returns_measurements_and_reports_to_listeners(device, out, tmp_path):
+    """ek.bench on Variant objects, in this process: the listeners see the sweep in order, the
+    store holds what is returned, and resume measures nothing twice."""
+    import edgekit as ek
+    from edgekit.bench.listeners import Listener
+    from edgekit.bench.store import Store
+
+    serial, _ = device
+
+    class Events(Listener):
+        def __init__(self):
+            self.seen = []
+
+        def on_sweep_start(self, plan):
+            self.seen.append(("start", plan.total_todo, plan.skipped))
+
+        def on_measurement_start(self, dev, job):
+            self.seen.append(("begin", job.target.name, job.threads))
+
+        def on_measurement(self, dev, m):
+            self.seen.append(("done", m.variant, m.threads, m.status))
+
+        def on_sweep_end(self, result):
+            self.seen.append(("end", result.measured, result.skipped))
+
+    variants = [v for v in ek.load_variants(out / "variants") if v.name in ("dynamic", "int8")]
+    params = ek.BenchParams(runs=3, warmup=0, threads="1,2")
+    ev = Events()
+    ms = ek.bench(variants, device=serial, params=params, out=tmp_path, listeners=[ev])
+    assert [(m.variant, m.threads, m.status) for m in ms] == [
+        ("dynamic", 1, "incompatible"), ("dynamic", 2, "incompatible"), ("int8", 1, "ok"), ("int8", 2, "ok")]
+    assert any("not re-run" in w for w in ms[1].warnings)          # derived from the first thread count
+    assert ms[2].stats.runs == 3 and ms[2].stats.p99 is not None and ms[2].device["profile"] == "armv7-lowend"
+    assert ev.seen[0] == ("start", 4, 0) and ev.seen[-1] == ("end", 4, 0)
+    assert ev.seen[1:-1] == [e for m in ms for e in (("begin", m.variant, m.threads), ("done", m.variant, m.threads, m.status))]
+    with Store(tmp_path) as st:
+        assert st.all() == ms
+    ev2 = Events()
+    again = ek.bench(variants, device=serial, params=params, out=tmp_path, resume=True, listeners=[ev2])
+    assert again == ms and ev2.seen == [("start", 0, 4), ("end", 0, 4)]
+
+
+def test_adb_layer_on_the_emulated_device(device, tmp_path):
+    """edgekit.adb: states, describe, getprop, shell exit codes and stderr, push/pull, disconnect and
+    connect (adb itself exits 0 on a failed connect: the layer reads its text)."""
+    from edgekit import adb
+    from edgekit.errors import EdgekitError
+
+    serial, _ = device
+    assert adb.states()[serial] == "device"
+    dev = adb.device(serial)
+    desc = dev.describe()
+    assert (desc["abi"], desc["sdk"], desc["cores"], desc["ram_mb"], desc["machine"]) == ("armeabi-v7a", "27", 4, 1024, "armv7l")
+    assert dev.getprop("ro.product.model") == desc["model"] == "edgekit armv7-lowend"
+    assert dev.getprop("edgekit.no.such.prop") is None
+    r = dev.shell(["sh", "-c", "echo out; echo err >&2; exit 7"])
+    assert (r.returncode, r.stdout, r.stderr) == (7, "out\n", "err\n")
+    src = tmp_path / "a b;c.bin"
+    src.write_bytes(bytes(range(256)) * 300)
+    dev.push(src, "/data/local/tmp/edgekit-adb-test.bin")
+    assert dev.push_if_changed(src, "/data/local/tmp/edgekit-adb-test.bin") is False     # same size: kept
+    dev.pull("/data/local/tmp/edgekit-adb-test.bin", tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == src.read_bytes()
+    rows = {d.serial: d for d in adb.list_devices()}
+    assert rows[serial].state == "device" and rows[serial].description["model"] == "edgekit armv7-lowend"
+    adb.disconnect(serial)
+    assert serial not in adb.states()
+    with pytest.raises(adb.DeviceLost):
+        adb.device(serial).ensure_online(reconnect=False)
+    adb.connect(serial)
+    assert adb.states()[serial] == "device"
+    adb.disconnect("127.0.0.1:1")                                    # never raises
+    with pytest.raises(EdgekitError, match="adb connect 127.0.0.1:1 failed"):
+        adb.connect("127.0.0.1:1", timeout=1)
+
+
+def test_devices_command_lists_the_emulated_device_with_its_profile(device):
+    serial, _ = device
+    r = subprocess.run([sys.executable, "-m", "edgekit.cli", "devices", "--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    row = {d["serial"]: d for d in json.loads(r.stdout)["devices"]}[serial]
+    assert (row["state"], row["abi"], row["profile"], row["ram_mb"]) == ("device", "armeabi-v7a", "armv7-lowend", 1024)
+    r = subprocess.run([sys.executable, "-m", "edgekit.cli", "devices"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and serial in r.stdout and "1024.0 MiB" in r.stdout and "armv7-lowend" in r.stdout

@@ -4,8 +4,9 @@ import subprocess
 
 import pytest
 
-from edgekit.bench.device import shell_join
-from edgekit.bench.runner import Target, remote_model_name
+from edgekit.adb import shell_join
+from edgekit.bench.runner import remote_model_name
+from edgekit.bench.targets import Target
 
 NASTY = [
     "x; rm -rf /data;.tflite",
