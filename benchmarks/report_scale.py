@@ -1,7 +1,9 @@
 """How long `edgekit report` takes on 1k / 10k / 100k synthetic variants (target: 10k < 2 s).
 
 Each row times, on synthetic results with device measurements (size, accuracy, latency, memory):
-  build   — metrics, Pareto front over size/accuracy/latency, dominators, recommendation
+  load    — the results JSON from disk into typed records (edgekit.results)
+  build   — metric columns (edgekit.metrics readers), Pareto front over size/accuracy/latency, dominators,
+            recommendation (edgekit.report.api.report)
   json    — the JSON render (edgekit.report/1, results embedded)
   md      — the Markdown render (front + 100 dominated rows)
   table   — the rich terminal table (front + 100 dominated rows), printed to a null console
@@ -18,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgekit.report import build_report, parse_limits, render_json, render_markdown, render_table
+from edgekit.report.api import report
 from edgekit.report.html import render_html
+from edgekit.report.render import render_json, render_markdown, render_table
 from edgekit.report.synthetic import synthetic_records
 from edgekit.results import Results, load_results
 
@@ -32,8 +35,7 @@ def once(n: int, tmp: Path) -> dict[str, float]:
     res = load_results(path)
     t["load"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    rep = build_report(res, axes=["size", "accuracy", "latency"],
-                       limits=parse_limits(max_size="300kB", min_accuracy=0.7, max_latency="20ms"))
+    rep = report(res, axes=["size", "accuracy", "latency"], max_size="300kB", min_accuracy=0.7, max_latency="20ms")
     t["build"] = time.perf_counter() - t1
     def table(rep) -> None:
         import io

@@ -1,22 +1,17 @@
 """Results: one typed record per variant (manifest + host evaluation + device measurement summaries).
 
-``load_results(path)`` accepts an output dir (``OUT``), ``OUT/variants``, one variant dir, or a
-results JSON file (schema ``edgekit.results/1``) written by ``edgekit report --json`` /
-``edgekit gate --update-baseline`` (so a baseline file kept from ``main`` can be compared); a report
-JSON works too (its embedded results are used). Device measurements are read from
-``OUT/bench.sqlite`` when it exists (``edgekit.bench.store.Store``, imported only then), old rows
-included. A variant's status and reason come from :attr:`edgekit.variant.Variant.status`; the float
-baseline from :func:`edgekit.variant.choose_baseline` (the one rule).
-
-Measurements whose ``sha256`` differs from the variant's are stale (the variant was rebuilt) and
-are dropped with a warning in ``Results.warnings``. The JSON schema is the field lists below
-(:class:`Results`, :class:`VariantRecord`, :class:`HostEval`, :class:`DeviceSummary`).
+``load_results(path)``: an OUT dir (measurements from ``OUT/bench.sqlite``, old rows included),
+``OUT/variants``, one variant dir, or a results / report JSON file (``edgekit.results/1``, e.g. a
+baseline kept from ``main``). Status and reason come from :attr:`edgekit.variant.Variant.status`, the
+float baseline from :func:`edgekit.variant.choose_baseline`. Measurements of an older build (sha256
+differs) are dropped with a warning. The schema is the Fields blocks of the record classes.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -28,17 +23,32 @@ BENCH_DB = "bench.sqlite"
 SUMMARY_STATS = ("mean", "p50", "p90", "p99", "cv")
 
 
+@lru_cache(maxsize=None)
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+@lru_cache(maxsize=None)
+def _name_set(cls: type) -> frozenset[str]:
+    return frozenset(_names(cls))
+
+
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
+    names = _name_set(cls)
     return {k: v for k, v in data.items() if k in names}
+
+
+def _plain(obj: Any) -> Any:
+    """A record as JSON-ready dicts and lists (``dataclasses.asdict`` without its deep copies)."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return {n: _plain(getattr(obj, n)) for n in _names(type(obj))}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj
 
 
 def _int(v: Any) -> int | None:
     return None if v is None else int(v)
-
-
-def _num(v: Any) -> float | None:
-    return None if v is None or v != v else float(v)  # NaN -> None (JSON has no NaN)
 
 
 @dataclass
@@ -64,7 +74,9 @@ class HostEval:
 
 def _bench_model_limits(runner: str, have: dict[str, Any], unavailable: dict[str, str]) -> dict[str, str]:
     """Records written before the one stat key set: benchmark_model never reported p90/p99."""
-    missing = [k for k in ("p90", "p99") if runner == "benchmark_model" and have.get(f"{k}_ms") is None]
+    if runner != "benchmark_model":
+        return dict(unavailable)
+    missing = [k for k in ("p90", "p99") if have.get(f"{k}_ms") is None]
     return {**{k: f"benchmark_model reports p5/p50/p95, not {k}" for k in missing}, **unavailable}
 
 
@@ -138,9 +150,9 @@ class DeviceSummary:
 
     def latency(self, percentile: str) -> tuple[float | None, str | None]:
         """The ``percentile`` latency (p50 | p90 | p99 | mean) in ms, or why it is missing (by name)."""
-        v = _num(getattr(self, f"{percentile}_ms", None))
-        if v is not None:
-            return v, None
+        v = getattr(self, f"{percentile}_ms", None)
+        if v is not None and v == v:  # NaN counts as missing
+            return float(v), None
         why = self.unavailable.get(percentile)
         if why:
             return None, f"{why} (measured on {self.name})"
@@ -170,8 +182,6 @@ class DeviceSummary:
         kw["threads"] = int(kw.get("threads") or 1)
         kw["runs"] = int(kw.get("runs") or 0)
         kw["metric"] = kw.get("metric") or "latency"
-        for k in ("mean_ms", "p50_ms", "p90_ms", "p99_ms", "cv", "init_ms", "first_inference_ms", "peak_memory_mb", "accuracy"):
-            kw[k] = _num(kw.get(k))
         kw["unavailable"] = _bench_model_limits(kw.get("runner") or "python", kw, dict(kw.get("unavailable") or {}))
         return cls(**kw)
 
@@ -288,7 +298,7 @@ class Results:
         from edgekit._version import __version__
 
         return {"schema": RESULTS_SCHEMA, "created": self.created or utc_now(), "edgekit_version": __version__,
-                "source": self.source, "baseline": self.baseline, "variants": [asdict(r) for r in self.variants]}
+                "source": self.source, "baseline": self.baseline, "variants": [_plain(r) for r in self.variants]}
 
     def write(self, path: str | Path) -> None:
         """Write the results JSON atomically."""
@@ -315,8 +325,7 @@ class Results:
 
 
 def mark_baseline(records: list[VariantRecord], declared: Iterable[str | None] = ()) -> str | None:
-    """Choose the float32 baseline (:func:`edgekit.variant.choose_baseline`, records in name order),
-    mark ``is_baseline`` and return its name."""
+    """Choose the float32 baseline (:func:`edgekit.variant.choose_baseline`), mark ``is_baseline``, return its name."""
     from edgekit.variant import choose_baseline
 
     ordered = sorted(records, key=lambda r: r.name)

@@ -8,6 +8,7 @@ derives (metric columns, statuses, the display columns of counted runs) is held 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -60,7 +61,7 @@ class Report:
     derived: list[dict[str, str]] = field(default_factory=list)
     created: str = field(default_factory=utc_now)
 
-    @property
+    @cached_property
     def names(self) -> list[str]:
         return self.results.names
 

@@ -148,3 +148,13 @@ def test_reading_a_metric_from_a_record_says_why_it_is_missing(tmp_path):
     assert METRICS["instructions"].read(i8, sel, None)[1].endswith("run edgekit bench --metric instructions")
     v, why = METRICS["gzip_size"].read(f32, sel, None)
     assert v == 640_000 and why is None and not math.isnan(v)
+
+
+def test_the_registry_is_a_cheap_import():
+    """Other stages format through it: importing it loads no numpy, rich or typer."""
+    import subprocess
+    import sys
+
+    code = "import sys, edgekit.metrics; print(sorted(m for m in ('numpy', 'rich', 'typer') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "[]", proc.stderr[-2000:]
