@@ -1,29 +1,36 @@
 """The `edgekit` command: a thin typer layer over the library API.
 
 Each command lives in ``edgekit/commands/<name>.py`` and exposes ``register(app)``.
-Heavy imports (TensorFlow) happen inside the commands, so ``--help`` stays fast.
+Heavy imports (TensorFlow, adbutils) happen inside the commands, so ``--help`` stays fast and works
+in the core install (``pip install edgekit``). A command whose extra is not installed says so in one
+line (``edgekit optimize needs the optimize extra: pip install 'edgekit[optimize]'``), exit 2.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import importlib
+import importlib.metadata
+import re
 import sys
+from typing import Any, Callable
 
 import typer
 
 from edgekit._version import __version__
 from edgekit.errors import EdgekitError
 
-# One line per command module; each module defines register(app: typer.Typer).
-COMMAND_MODULES = [
-    "edgekit.commands.optimize",
-    "edgekit.commands.bench",
-    "edgekit.commands.report",
-    "edgekit.commands.gate",
-    "edgekit.commands.emulator",
-    "edgekit.commands.devices",
-]
+# One line per command module (each defines register(app: typer.Typer)) and the extra of
+# pyproject.toml its commands need (None: the core install).
+COMMAND_MODULES: dict[str, str | None] = {
+    "edgekit.commands.optimize": "optimize",
+    "edgekit.commands.bench": "bench",
+    "edgekit.commands.report": None,
+    "edgekit.commands.gate": None,
+    "edgekit.commands.emulator": "bench",
+    "edgekit.commands.devices": "bench",
+}
 
 app = typer.Typer(
     name="edgekit",
@@ -49,8 +56,83 @@ def _root(
     """edgekit: optimise -> bench -> report -> gate."""
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
+class ExtraMissing(EdgekitError):
+    """A command needs an extra (``pip install 'edgekit[<extra>]'``) that is not installed."""
+
+    def __init__(self, command: str, extra: str, missing: list[str]):
+        self.command, self.extra, self.missing = command, extra, missing
+        super().__init__(f"{command} needs the {extra} extra: pip install 'edgekit[{extra}]' "
+                         f"(not installed: {', '.join(missing)})")
+
+    def one_line(self) -> str:
+        return self.message  # already the whole line: what is missing and the install command
+
+
+_EXTRA_MARKER = re.compile(r"""extra\s*==\s*["']([\w.-]+)["']""")
+_DIST_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def missing_distributions(extra: str) -> list[str]:
+    """The distributions of ``edgekit[extra]`` (pyproject.toml) that are not installed.
+
+    Read from edgekit's installed metadata; ``[]`` when edgekit is not installed (run from a source
+    tree), where a missing module is still caught when the command imports it.
+    """
+    try:
+        requirements = importlib.metadata.requires("edgekit") or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    missing = []
+    for line in requirements:
+        req, _, marker = line.partition(";")
+        name = _DIST_NAME.match(req)
+        if not name or extra not in _EXTRA_MARKER.findall(marker):
+            continue
+        try:
+            importlib.metadata.distribution(name.group(1))
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name.group(1))
+    return missing
+
+
+def require_extra(extra: str, command: str, callback: Callable[..., Any]) -> Callable[..., Any]:
+    """``callback`` that first checks ``extra`` is installed (the check runs after click's --help)."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        missing = missing_distributions(extra)
+        if missing:
+            raise ExtraMissing(command, extra, missing)
+        try:
+            return callback(*args, **kwargs)
+        except ModuleNotFoundError as exc:
+            top = (exc.name or "").partition(".")[0]
+            if not top or top == "edgekit":
+                raise
+            raise ExtraMissing(command, extra, [top]) from None
+
+    return run
+
+
+def _command_name(info: typer.models.CommandInfo) -> str:
+    return info.name or info.callback.__name__.replace("_", "-")
+
+
+def _register(module: str, extra: str | None) -> None:
+    """Register ``module``'s commands; those needing ``extra`` check for it when they run (not for --help)."""
+    n_commands, n_groups = len(app.registered_commands), len(app.registered_groups)
+    importlib.import_module(module).register(app)
+    if extra is None:
+        return
+    for info in app.registered_commands[n_commands:]:
+        info.callback = require_extra(extra, f"edgekit {_command_name(info)}", info.callback)
+    for group in app.registered_groups[n_groups:]:
+        for info in group.typer_instance.registered_commands:
+            info.callback = require_extra(extra, f"edgekit {group.name} {_command_name(info)}", info.callback)
+
+
+for _module, _extra in COMMAND_MODULES.items():
+    _register(_module, _extra)
 
 
 def error_line(message: str) -> None:
