@@ -24,24 +24,19 @@ SUMMARY_STATS = ("mean", "p50", "p90", "p99", "cv")
 
 
 @lru_cache(maxsize=None)
-def _names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
-
-
-@lru_cache(maxsize=None)
-def _name_set(cls: type) -> frozenset[str]:
-    return frozenset(_names(cls))
+def _names(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
+    return tuple(f.name for f in fields(cls)), frozenset(f.name for f in fields(cls))
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    names = _name_set(cls)
+    names = _names(cls)[1]
     return {k: v for k, v in data.items() if k in names}
 
 
 def _plain(obj: Any) -> Any:
     """A record as JSON-ready dicts and lists (``dataclasses.asdict`` without its deep copies)."""
     if hasattr(obj, "__dataclass_fields__"):
-        return {n: _plain(getattr(obj, n)) for n in _names(type(obj))}
+        return {n: _plain(getattr(obj, n)) for n in _names(type(obj))[0]}
     if isinstance(obj, list):
         return [_plain(v) for v in obj]
     return obj
@@ -275,13 +270,10 @@ class Results:
         self.variants = [r if isinstance(r, VariantRecord) else VariantRecord.from_dict(r) for r in self.variants]
         self._index: dict[str, VariantRecord] = {}
 
-    def by_name(self) -> dict[str, VariantRecord]:
+    def get(self, name: str | None) -> VariantRecord | None:
         if len(self._index) != len(self.variants):
             self._index = {r.name: r for r in self.variants}
-        return self._index
-
-    def get(self, name: str | None) -> VariantRecord | None:
-        return self.by_name().get(name) if name is not None else None
+        return self._index.get(name) if name is not None else None
 
     @property
     def names(self) -> list[str]:
@@ -360,15 +352,12 @@ def build_results(variants: list[Any], measurements: list[Any] | None = None, so
 
 
 def load_measurements(db: Path) -> list[Any]:
-    """Measurements from a bench.sqlite (imports the bench store only when needed; old rows included)."""
-    from edgekit.bench.store import Store  # sqlite3 and the Measurement record: nothing of the [bench] extra
+    """Measurements from a bench.sqlite, old rows included (the bench store: sqlite3, nothing of [bench])."""
+    from edgekit.bench.store import Store
 
     try:
-        store = Store(db)
-        try:
+        with Store(db) as store:
             return list(store.all())
-        finally:
-            store.close()
     except EdgekitError:
         raise
     except Exception as exc:
