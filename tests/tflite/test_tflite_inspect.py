@@ -1,4 +1,4 @@
-"""edgekit.tflite.inspect: the flatbuffer read in pure Python, on real converted models."""
+"""edgekit.tflite.inspect on real converted models: ops, I/O, weight statistics, one-line errors for bad files."""
 
 from __future__ import annotations
 
