@@ -175,9 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, click_exceptions.ClickException):
             exc.show()
             return exc.exit_code
-        if isinstance(exc, click_exceptions.Exit):
+        exit_type = getattr(click_exceptions, "Exit", None)  # not in every click/typer version
+        if exit_type is not None and isinstance(exc, exit_type):
             return exc.exit_code
-        raise
+        raise  # a bug in edgekit, not bad input: keep the traceback
     return rc if isinstance(rc, int) else 0
 
 
