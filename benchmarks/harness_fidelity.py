@@ -41,8 +41,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _models import models_from_args  # noqa: E402
 
-SCRIPT = ROOT / "edgekit" / "bench" / "device_script.py"
-MARK = "EDGEKIT_RESULT "
+from edgekit.bench.params import parse_threads  # noqa: E402
+from edgekit.bench.runner import SCRIPT, parse_script_output  # noqa: E402  (the script the device runs)
+from edgekit.bench.stats import summarize  # noqa: E402
 
 
 def google_tool() -> Path:
@@ -66,14 +67,13 @@ def run_edgekit(model: Path, threads: int, runs: int, warmup: int) -> dict:
     r = subprocess.run([sys.executable, str(SCRIPT), "--model", str(model), "--threads", str(threads), "--runs", str(runs),
                         "--warmup", str(warmup), "--runtime", "ai_edge_litert"], capture_output=True, text=True, timeout=3600)
     wall = (time.perf_counter() - t0) * 1000
-    line = next((ln for ln in r.stdout.splitlines() if ln.startswith(MARK)), None)
-    if line is None:
+    res = parse_script_output(r.stdout)
+    if res is None:
         raise RuntimeError(f"edgekit runner failed on {model.name}: {r.stderr.strip()[-300:]}")
-    res = json.loads(line[len(MARK):])
     if res["status"] != "ok":
         raise RuntimeError(f"edgekit runner: {model.name}: {res['status']}: {res['reason']}")
     timed = res["first_inference_ms"] + sum(res["warmup_ms"]) + sum(res["latencies_ms"])
-    return {"median": statistics.median(res["latencies_ms"]), "overhead": wall - timed, "wall": wall}
+    return {"median": summarize(res["latencies_ms"]).p50, "overhead": wall - timed, "wall": wall}
 
 
 def run_google(tool: Path, model: Path, threads: int, runs: int, warmup: int) -> dict:
@@ -100,7 +100,7 @@ def main() -> int:
     a = ap.parse_args()
     tool = google_tool()
     models = models_from_args(a.models, size="large")
-    threads = [int(t) for t in a.threads.split(",") if t]
+    threads = parse_threads(a.threads)
     from rich.console import Console
     from rich.table import Table
 

@@ -16,7 +16,6 @@ Usage: python benchmarks/int8_speedup.py [OUT] [--runs 20] [--warmup 2] [--profi
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
@@ -56,7 +55,9 @@ def main() -> int:
 
     from edgekit import emulator
     from edgekit.bench.device import Device
-    from edgekit.bench.runner import BenchConfig, PythonRunner, Target
+    from edgekit.bench.params import BenchParams
+    from edgekit.bench.runner import PythonRunner
+    from edgekit.bench.targets import Target
 
     pairs = pairs_from(a.out)
     before = {i.port for i in emulator.instances()}
@@ -65,7 +66,7 @@ def main() -> int:
         dev = Device(serial, profile=a.profile)
         dev.ensure_online()
         dev.describe()
-        runner = PythonRunner(BenchConfig(runs=a.runs, warmup=a.warmup))
+        runner = PythonRunner(BenchParams(runs=a.runs, warmup=a.warmup, threads=1))
         runner.prepare(dev)
         from rich.console import Console
         from rich.table import Table
@@ -80,7 +81,7 @@ def main() -> int:
                 if m.status != "ok":
                     sys.exit(f"{p}: {m.status}: {m.reason}")
                 res.append(m)
-            f_med, i_med = (statistics.median(m.latencies_ms) for m in res)
+            f_med, i_med = (m.stats.p50 for m in res)
             t.add_row(name, f"{f_med:.2f}", f"{i_med:.2f}", f"{f_med / i_med:.2f}x",
                       f"{res[0].stats.cv:.1%}", f"{res[1].stats.cv:.1%}")
         Console(width=140).print(t)
