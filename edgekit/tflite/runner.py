@@ -12,7 +12,8 @@ Public API::
         int8/uint8 outputs are dequantised with the output scale/zero_point, float inputs are
         quantised for int8/uint8 input models with the input scale/zero_point (round, clip).
         Batched through resize_tensor_input; falls back to one example at a time when the graph
-        cannot be resized or hard-codes batch 1.
+        cannot be resized or hard-codes batch 1 (:mod:`edgekit.tflite.batch`, the same code the
+        device script runs on the phone).
     check_loadable(model_path, timeout=120, xnnpack=False) -> (ok: bool, reason: str | None)
         load + allocate_tensors + one invoke on zeros; reason is the runtime's message verbatim,
         e.g. "Didn't find op for builtin opcode 'FULLY_CONNECTED' version '12'. ...".
