@@ -39,6 +39,9 @@ _API = {
     "EdgekitError": "edgekit.errors:EdgekitError",
 }
 
+# the extra (pyproject.toml) a name needs beyond the core install
+_EXTRA = {"optimize": "optimize", "bench": "bench", "BenchParams": "bench"}
+
 __all__ = ["__version__", *_API]
 
 
@@ -47,7 +50,24 @@ def __getattr__(name: str) -> Any:
     if target is None:
         raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
     module, attr = target.split(":")
-    value = getattr(importlib.import_module(module), attr)
+    extra = _EXTRA.get(name)
+    if extra is not None:
+        from edgekit.extras import ExtraMissing, missing_distributions, require_extra
+
+        missing = missing_distributions(extra)
+        if missing:
+            raise ExtraMissing(f"edgekit.{name}", extra, missing)
+        try:
+            value = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            top = (exc.name or "").partition(".")[0]
+            if not top or top == "edgekit":
+                raise
+            raise ExtraMissing(f"edgekit.{name}", extra, [top]) from None
+        if callable(value) and not isinstance(value, type):
+            value = require_extra(extra, f"edgekit.{name}()", value)
+    else:
+        value = getattr(importlib.import_module(module), attr)
     globals()[name] = value
     return value
 
