@@ -24,6 +24,9 @@ formats as ``—``. Parsers raise :class:`UnitError` (a ValueError) whose messag
 :class:`Selection` says which number a metric means for a variant (raw or gzip size, host or device
 accuracy, the device, thread count and latency percentile); ``Metric.read(record, sel, baseline)``
 reads it from a results record (:class:`edgekit.results.VariantRecord`) as ``(value, why missing)``.
+:func:`register` adds a metric (the built-in ones are registered the same way). The parsers and
+formatters themselves live in :mod:`edgekit.report.units`; importing this module loads neither
+numpy nor rich.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from edgekit.errors import EdgekitError
-
 from edgekit.report.units import (  # noqa: F401  (re-exported: the stable formatting API)
     NONE, UnitError, change_exact, change_pct, change_points, fmt_accuracy, fmt_count, fmt_estimate_ms, fmt_mib,
     fmt_ms, fmt_points, fmt_size, is_missing, parse_accuracy, parse_accuracy_drop, parse_instructions,
