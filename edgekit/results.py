@@ -24,22 +24,13 @@ SUMMARY_STATS = ("mean", "p50", "p90", "p99", "cv")
 
 
 @lru_cache(maxsize=None)
-def _names(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
-    return tuple(f.name for f in fields(cls)), frozenset(f.name for f in fields(cls))
+def _names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    names = _names(cls)[1]
-    return {k: v for k, v in data.items() if k in names}
-
-
-def _plain(obj: Any) -> Any:
-    """A record as JSON-ready dicts and lists (``dataclasses.asdict`` without its deep copies)."""
-    if hasattr(obj, "__dataclass_fields__"):
-        return {n: _plain(getattr(obj, n)) for n in _names(type(obj))[0]}
-    if isinstance(obj, list):
-        return [_plain(v) for v in obj]
-    return obj
+    names = _names(cls)
+    return dict(data) if data.keys() <= names else {k: v for k, v in data.items() if k in names}
 
 
 def _int(v: Any) -> int | None:
@@ -134,11 +125,9 @@ class DeviceSummary:
         """How the device is named in messages: its profile, else model, else serial."""
         return str(self.profile or self.model or self.serial)
 
-    def keys(self) -> set[str]:
-        return {str(v) for v in (self.serial, self.profile, self.model, self.device) if v}
-
     def matches(self, device: str | None, threads: int | None = None) -> bool:
-        return (device is None or device in self.keys()) and (threads is None or self.threads == threads)
+        return (device is None or device in (self.serial, self.profile, self.model, self.device)) and \
+            (threads is None or self.threads == threads)
 
     def failure(self) -> str:
         return f"{self.status} on {self.name}: {self.reason or 'no reason given'}"
@@ -247,6 +236,13 @@ class VariantRecord:
         kw["sparsity"] = sp.get("overall") if isinstance(sp, dict) else sp
         return cls(**kw)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (nested dicts such as ``chain`` and ``extra`` are shared, not copied)."""
+        out = dict(vars(self))
+        out["host"] = dict(vars(self.host)) if self.host is not None else None
+        out["device"] = [dict(vars(d)) for d in self.device]
+        return out
+
 
 @dataclass
 class Results:
@@ -290,7 +286,7 @@ class Results:
         from edgekit._version import __version__
 
         return {"schema": RESULTS_SCHEMA, "created": self.created or utc_now(), "edgekit_version": __version__,
-                "source": self.source, "baseline": self.baseline, "variants": [_plain(r) for r in self.variants]}
+                "source": self.source, "baseline": self.baseline, "variants": [r.to_dict() for r in self.variants]}
 
     def write(self, path: str | Path) -> None:
         """Write the results JSON atomically."""

@@ -73,11 +73,16 @@ class Report:
     def index(self, name: str) -> int:
         return self.names.index(name)
 
+    @cached_property
+    def _lists(self) -> dict[str, list[float]]:
+        return {m: col.tolist() for m, col in self.columns.items()}
+
     def value(self, i: int, metric: str) -> float | None:
-        col = self.columns.get(metric)
-        if col is None or np.isnan(col[i]):
+        col = self._lists.get(metric)
+        if col is None:
             return None
-        return float(col[i])
+        v = col[i]
+        return None if v != v else v  # NaN = missing
 
     def text(self, i: int, metric: str) -> str:
         """The value formatted by the metric registry (``—`` when missing)."""
