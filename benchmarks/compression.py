@@ -19,7 +19,8 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgekit.optimize import optimize  # noqa: E402
+from edgekit.optimize.run import optimize  # noqa: E402
+from edgekit.progress import StepProgress  # noqa: E402
 
 
 def main() -> int:
@@ -28,7 +29,8 @@ def main() -> int:
     args = ap.parse_args()
     console = Console(width=140)
     console.print(f"[bold]optimising the default recipe into {args.out} (reused when up to date)…[/]")
-    variants = {v.name: v for v in optimize(out=Path(args.out), progress=lambda *a: None)}
+    with StepProgress("optimize", total=0) as progress:
+        variants = {v.name: v for v in optimize(out=Path(args.out), progress=progress)}
     base = variants["float32"]
     table = Table(title="edgekit compression — default recipe, Fashion-MNIST test set (10,000 images)")
     for col in ("variant", "chain", "size", "× f32", "gzip", "gzip × f32", "sparsity", "accuracy", "Δ pt", "agree"):

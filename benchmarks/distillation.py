@@ -32,7 +32,7 @@ def tflite_accuracy(model, ds) -> float:
         path = Path(td) / "m.tflite"
         path.write_bytes(convert(model, mode="float32"))
         result, _ = evaluate(path, ds)
-    return result["accuracy"]
+    return result.accuracy
 
 
 def main() -> int:
@@ -52,7 +52,7 @@ def main() -> int:
         console.print(f"seed {seed}: training teacher, scratch student, distilled students…")
         training.set_seed(seed)
         teacher = models.build_teacher(ds.input_shape, ds.num_classes)
-        training.fit(teacher, ds.x_train, ds.y_train, epochs=args.teacher_epochs)
+        models.train_teacher(teacher, ds, epochs=args.teacher_epochs, seed=seed)
         rows["teacher"].append(tflite_accuracy(teacher, ds))
         params["teacher"] = teacher.count_params()
 

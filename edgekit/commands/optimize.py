@@ -15,7 +15,8 @@ HELP = """Optimise a Keras model into .tflite variants (quantise, prune, cluster
 
 With no MODEL it trains the built-in default (a CNN teacher on Fashion-MNIST) and runs the built-in
 recipe. Variants go to OUT/variants/<name>/ (model.tflite, manifest.json, eval.json); unchanged
-variants are skipped on a re-run.
+variants are skipped on a re-run. Progress goes to stderr: a live bar on a terminal, otherwise (a CI
+log, `| cat`) one line per finished step (variant built, skipped, evaluated) with elapsed time and ETA.
 
 Examples:
 
@@ -41,90 +42,16 @@ def optimize(
     force: bool = typer.Option(False, "--force", help="Rebuild every variant even when unchanged."),
 ) -> None:
     from edgekit.optimize.run import optimize as run
+    from edgekit.optimize.summary import print_summary, summary_rows
+    from edgekit.progress import StepProgress
 
-    console = wide_console(stderr=True)
-    with _progress(console) as progress:
-        variants = run(model=model, data=data, unlabelled=unlabelled, image_size=image_size, recipe=recipe, out=out, seed=seed,
-                       force=force, progress=progress)
+    # a rich bar on a terminal; otherwise (CI logs, `| cat`) one line per finished step on stderr
+    with StepProgress("optimize", total=0) as progress:
+        variants = run(model, data, recipe=recipe, out=out, seed=seed, force=force, unlabelled=unlabelled,
+                       image_size=image_size, progress=progress)
     rows = summary_rows(variants)
     if json_out:
         json.dump({"out": str(out), "variants": rows}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print_summary(wide_console(), rows, out)
-
-
-class _progress:
-    """A rich progress display with one row per variant; callable as (variant, message, fraction)."""
-
-    def __init__(self, console):
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[variant]:<28}"), BarColumn(),
-                            TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                            transient=False)
-        self.tasks: dict[str, int] = {}
-
-    def __enter__(self):
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)
-
-    def __call__(self, variant: str, message: str, fraction: float | None) -> None:
-        if variant not in self.tasks:
-            self.tasks[variant] = self.bar.add_task(message, total=1.0, variant=variant)
-        task = self.tasks[variant]
-        kwargs = {"description": message}
-        if fraction is not None:
-            kwargs["completed"] = fraction
-        self.bar.update(task, **kwargs)
-
-
-def summary_rows(variants) -> list[dict]:
-    from edgekit.variant import baseline_variant
-
-    base = baseline_variant(variants)
-    base_acc = base.accuracy if base else None
-    rows = []
-    for v in variants:
-        m, e = v.manifest, v.evaluation
-        acc = v.accuracy
-        rows.append({
-            "name": v.name,
-            "chain": m.description,
-            "path": str(v.path),
-            "size_bytes": m.size_bytes,
-            "gzip_size_bytes": m.gzip_size_bytes,
-            "sparsity": m.overall_sparsity,
-            "param_count": m.param_count,
-            "accuracy": acc,
-            "delta_vs_baseline_pt": None if acc is None or base_acc is None else round(100 * (acc - base_acc), 2),
-            "agreement": e.agreement if e is not None else None,
-            "status": v.status,
-            "reason": v.reason,
-        })
-    return rows
-
-
-def _kb(n: int) -> str:
-    return f"{n / 1024:,.1f} KiB"
-
-
-def print_summary(console, rows: list[dict], out: Path) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"edgekit optimize → {out}/variants", header_style="bold")
-    for col, just in (("variant", "left"), ("chain", "left"), ("size", "right"), ("gzip", "right"),
-                      ("sparsity", "right"), ("accuracy", "right"), ("Δ pt", "right"), ("agreement", "right"),
-                      ("status", "left")):
-        table.add_column(col, justify=just)
-    for r in rows:
-        acc = "—" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f}%"
-        delta = "—" if r["delta_vs_baseline_pt"] is None else f"{r['delta_vs_baseline_pt']:+.2f}"
-        agree = "—" if r["agreement"] is None else f"{100 * r['agreement']:.1f}%"
-        status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]: {r['reason']}"
-        table.add_row(r["name"], r["chain"], _kb(r["size_bytes"]), _kb(r["gzip_size_bytes"]),
-                      f"{100 * r['sparsity']:.0f}%", acc, delta, agree, status)
-    console.print(table)

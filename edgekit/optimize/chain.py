@@ -1,76 +1,137 @@
-"""Running recipe chains: the Keras passes, then the export, sharing chain prefixes in memory."""
+"""Running recipe chains: the Keras passes, then the export, sharing work in memory.
+
+Shared work is done once per run: each Keras chain prefix (``prune(0.8)`` for both ``prune80-int8``
+and ``prune80-cluster16-qat-int8``) is trained once, and the teacher's outputs on the training images
+are computed once for every distilled student.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 from edgekit import atomic
 from edgekit.optimize.recipe import VariantSpec
 
 if TYPE_CHECKING:
-    from edgekit.optimize.plan import Plan, Progress
+    from edgekit.optimize.plan import Plan
+
+
+class Progress(Protocol):
+    """What the run reports to (``edgekit.progress.StepProgress`` implements it)."""
+
+    def status(self, key: str, message: str, fraction: float | None = None) -> None: ...
+    def done(self, key: str, message: str) -> None: ...
+    def note(self, text: str) -> None: ...
+    def add_total(self, n: int) -> None: ...
+
+
+class NoProgress:
+    """Reports nothing (the Python API's default)."""
+
+    def status(self, key: str, message: str, fraction: float | None = None) -> None:
+        pass
+
+    def done(self, key: str, message: str) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+    def add_total(self, n: int) -> None:
+        pass
+
+
+@dataclass
+class Built:
+    """One exported variant: its .tflite bytes and how it was made."""
+
+    data: bytes
+    param_count: int
+    training_seconds: float                 # the whole chain's training, shared prefixes included
+    timings: dict[str, float] = field(default_factory=dict)   # seconds spent now: train, convert
 
 
 class Builder:
     """Runs chains; keeps each Keras chain prefix in memory so shared prefixes train once."""
 
-    def __init__(self, p: "Plan", out: Path, progress: "Progress"):
+    def __init__(self, p: "Plan", out: Path, progress: Progress):
         self.p = p
         self.out = out
         self.progress = progress
-        self.memo: dict[str, tuple[Any, float, int]] = {}   # prefix key -> (model, seconds, params)
+        self.memo: dict[str, tuple[Any, float]] = {}   # prefix key -> (model, cumulative seconds)
         self.base_model = None
+        self.teacher_seconds: float | None = None        # None: not trained in this run
+        self._teacher_probs: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------------------------- base
+    def teacher_cache(self) -> Path:
+        return self.out / "cache" / f"teacher-{self.p.base_key[:16]}.h5"
+
+    def teacher_cached(self) -> bool:
+        return not self.p.default_model or self.teacher_cache().exists()
 
     def base(self):
         from edgekit.optimize import models
-        from edgekit.passes import training
+        from edgekit.optimize.plan import teacher_epochs
 
         if self.base_model is not None:
             return self.base_model
-        if not self.p.default_model:
-            self.base_model = self.p.base.keras_model
-            return self.base_model
-        ds = self.p.dataset
-        cache = self.out / "cache" / f"teacher-{self.p.base_key[:16]}.h5"
         model = self.p.base.keras_model
+        if not self.p.default_model:
+            self.base_model = model
+            return model
+        cache = self.teacher_cache()
         if cache.exists():
             model.load_weights(cache)
         else:
-            epochs = int(self.p.recipe.settings.get("teacher_epochs", models.DEFAULT_TEACHER_EPOCHS))
-            training.set_seed(self.p.seed)
-            self.progress("teacher", f"training the default teacher (0/{epochs} epochs)", 0.0)
-            training.fit(model, ds.x_train, ds.y_train, epochs=epochs,
-                       progress=lambda e, n: self.progress("teacher", f"training the default teacher ({e}/{n} epochs)", e / n))
+            epochs = teacher_epochs(self.p.recipe)
+            t0 = time.monotonic()
+            self.progress.status("teacher", f"training the default teacher (0/{epochs} epochs)", 0.0)
+            models.train_teacher(model, self.p.dataset, epochs=epochs, seed=self.p.seed,
+                                 progress=lambda e, n: self.progress.status(
+                                     "teacher", f"training the default teacher ({e}/{n} epochs)", e / n))
             cache.parent.mkdir(parents=True, exist_ok=True)
             with atomic.atomic_path(cache) as tmp:
                 model.save_weights(str(tmp) + ".h5")
                 os.replace(str(tmp) + ".h5", tmp)
+            self.teacher_seconds = time.monotonic() - t0
+            self.progress.done("teacher", f"trained the default teacher ({epochs} epochs) in {self.teacher_seconds:.0f} s")
         self.base_model = model
         return model
 
-    def keras_chain(self, v: VariantSpec) -> tuple[Any, float]:
-        """The Keras model after ``v``'s keras passes and qat's input; returns (model, seconds)."""
+    def teacher_probs(self, teacher, x: np.ndarray, which: str) -> np.ndarray:
+        """The teacher's output probabilities on ``x``, computed once per run for every student."""
+        if which not in self._teacher_probs:
+            self._teacher_probs[which] = teacher.predict(x, batch_size=512, verbose=0)
+        return self._teacher_probs[which]
+
+    # ------------------------------------------------------------------------------------- keras
+    def keras_chain(self, v: VariantSpec) -> tuple[Any, float, float]:
+        """The Keras model after ``v``'s keras passes: (model, cumulative seconds, seconds spent now)."""
         steps = v.keras_steps
-        model, seconds = self.base(), 0.0
+        model, seconds, spent = self.base(), 0.0, 0.0
         for i in range(len(steps)):
             key = json.dumps([s.to_dict() for s in steps[: i + 1]], sort_keys=True)
             if key in self.memo:
-                model, seconds, _ = self.memo[key]
+                model, seconds = self.memo[key]
                 continue
             t0 = time.monotonic()
             model = self._apply(v, steps[i], model)
-            seconds += time.monotonic() - t0
-            self.memo[key] = (model, seconds, model.count_params())
-        return model, seconds
+            took = time.monotonic() - t0
+            seconds += took
+            spent += took
+            self.memo[key] = (model, seconds)
+        return model, seconds, spent
 
     def _apply(self, v: VariantSpec, step, model):
-        from edgekit.optimize import models
-        from edgekit.passes import training
-        from edgekit.passes import clustering, distillation, pruning
+        from edgekit.passes import clustering, distillation, pruning, training
 
         ds = self.p.dataset
         prm = step.params
@@ -78,21 +139,25 @@ class Builder:
         if prm.get("learning_rate"):
             kw["learning_rate"] = prm["learning_rate"]
         epochs = prm.get("epochs", 1)
-        report = lambda e, n: self.progress(v.name, f"{step.name} epoch {e}/{n}", None)  # noqa: E731
-        self.progress(v.name, f"{step.label()}", None)
+        label = step.label()
+        report = lambda e, n: self.progress.status(v.name, f"{label} epoch {e}/{n}", e / n)  # noqa: E731
+        self.progress.status(v.name, label, 0.0)
         training.set_seed(self.p.seed)
         if step.name == "distill":
             from edgekit.optimize.plan import student_arch
 
             student = student_arch(v, ds)
             if prm.get("unlabelled"):
-                x = ds.x_unlabelled if getattr(ds, "x_unlabelled", None) is not None else ds.x_train
+                own = getattr(ds, "x_unlabelled", None) is not None
+                x = ds.x_unlabelled if own else ds.x_train
+                probs = self.teacher_probs(model, x, "unlabelled" if own else "train")
                 return distillation.distill(model, student, x, None, num_classes=ds.num_classes,
                                             temperature=prm["temperature"], alpha=0.0, epochs=epochs,
-                                            progress=report, **kw)
+                                            progress=report, teacher_probs=probs, **kw)
+            probs = self.teacher_probs(model, ds.x_train, "train")
             return distillation.distill(model, student, ds.x_train, ds.y_train, num_classes=ds.num_classes,
                                         temperature=prm["temperature"], alpha=prm["alpha"], epochs=epochs,
-                                        progress=report, **kw)
+                                        progress=report, teacher_probs=probs, **kw)
         if step.name == "prune":
             return pruning.prune(model, ds.x_train, ds.y_train, sparsity=prm["sparsity"], epochs=epochs,
                                  progress=report, **kw)
@@ -104,23 +169,26 @@ class Builder:
                                       progress=report, **kw)
         raise AssertionError(step.name)
 
-    def export(self, v: VariantSpec) -> tuple[bytes, float, int]:
-        """(tflite bytes, seconds, parameter count) for variant ``v``."""
-        from edgekit.optimize import models
-        from edgekit.passes import training
+    # ------------------------------------------------------------------------------------- export
+    def export(self, v: VariantSpec) -> Built:
+        """Train ``v``'s chain (reusing shared prefixes) and convert it to .tflite."""
         from edgekit.passes import quantization as q
+        from edgekit.passes import training
 
         exp = v.export
         ds = self.p.dataset
         if not self.p.base.trainable:
             mode = {"ptq-dynamic": "dynamic", "ptq-float16": "float16", "ptq-int8": "int8", None: "float32"}[exp and exp.name]
             rep = q.representative_data(ds.x_train, exp.params["calibration"], self.p.seed) if mode == "int8" else None
+            self.progress.status(v.name, f"export {exp.label() if exp else 'float32'}", None)
             t0 = time.monotonic()
             data = q.convert(saved_model_dir=self.p.base.saved_model_dir, mode=mode, representative=rep)
-            return data, time.monotonic() - t0, 0
-        model, seconds = self.keras_chain(v)
+            took = time.monotonic() - t0
+            return Built(data, 0, took, {"train": 0.0, "convert": took})
+        model, seconds, spent = self.keras_chain(v)
+        train_qat = 0.0
+        self.progress.status(v.name, f"export {exp.label() if exp else 'float32'}", None)
         t0 = time.monotonic()
-        self.progress(v.name, f"export {exp.label() if exp else 'float32'}", None)
         if exp is None:
             data = q.convert(model, mode="float32")
         elif exp.name == "qat":
@@ -130,11 +198,14 @@ class Builder:
             if prm.get("learning_rate"):
                 kw["learning_rate"] = prm["learning_rate"]
             qat = q.quantize_aware(model, ds.x_train, ds.y_train, epochs=prm["epochs"], preserve=prm["preserve"],
-                                   progress=lambda e, n: self.progress(v.name, f"qat epoch {e}/{n}", None), **kw)
+                                   progress=lambda e, n: self.progress.status(v.name, f"qat epoch {e}/{n}", e / n), **kw)
+            train_qat = time.monotonic() - t0
             rep = q.representative_data(ds.x_train, prm["calibration"], self.p.seed)
             data = q.convert(qat, mode="int8", representative=rep)
         else:
             mode = {"ptq-dynamic": "dynamic", "ptq-float16": "float16", "ptq-int8": "int8"}[exp.name]
             rep = q.representative_data(ds.x_train, exp.params["calibration"], self.p.seed) if mode == "int8" else None
             data = q.convert(model, mode=mode, representative=rep)
-        return data, seconds + time.monotonic() - t0, model.count_params()
+        took = time.monotonic() - t0
+        return Built(data, int(model.count_params()), seconds + took,
+                     {"train": spent + train_qat, "convert": took - train_qat})

@@ -6,13 +6,13 @@ crash, a missing op or a timeout becomes this variant's ``status`` instead of en
 Public API::
 
     evaluate(model_path, dataset, baseline_outputs=None, baseline=None, batch_size=256, timeout=600)
-        -> (eval_dict, outputs)
-    write_eval(variant_dir, eval_dict) -> Evaluation    # variant_dir/eval.json, atomically
+        -> (Evaluation, outputs)
+    write_eval(variant_dir, evaluation) -> Evaluation    # variant_dir/eval.json, atomically
     to_probabilities(outputs) -> (probabilities, "probabilities" | "logits")
 
-``eval_dict`` follows ``edgekit.eval/1`` (see edgekit/variant.py) plus ``schema`` and
-``output_kind``; ``outputs`` is the (N, num_classes) float32 probability matrix on
-``dataset.x_test`` (None when the model failed) — pass the float32 baseline's as
+The result is an :class:`edgekit.variant.Evaluation` (``edgekit.eval/1``; the seconds the evaluation
+took are kept under its ``seconds`` key); ``outputs`` is the (N, num_classes) float32 probability
+matrix on ``dataset.x_test`` (None when the model failed) — pass the float32 baseline's as
 ``baseline_outputs`` when evaluating the other variants.
 
 Probabilities vs logits: outputs count as probabilities when every value lies in [0, 1] (±1e-3)
@@ -25,16 +25,16 @@ the baseline's, ``mean_abs_diff`` = mean over all examples and classes of |p - p
 
 from __future__ import annotations
 
-import hashlib
 import os
+import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from edgekit import atomic
+from edgekit.digest import sha256_file
 from edgekit.errors import EdgekitError
-from edgekit.variant import EVAL_FILE, EVAL_SCHEMA, Evaluation
+from edgekit.variant import EVAL_FILE, Evaluation
 
 STATUSES = ("ok", "failed", "incompatible")
 
@@ -56,30 +56,9 @@ def to_probabilities(outputs: np.ndarray) -> tuple[np.ndarray, str]:
 
 def _sha256(path: Path) -> str | None:
     try:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        return sha256_file(path)
     except OSError:
         return None
-
-
-def _result(status: str, n: int, sha: str | None, baseline: str | None, error: str | None = None) -> dict[str, Any]:
-    return {
-        "schema": EVAL_SCHEMA,
-        "status": status,
-        "error": error,
-        "n": int(n),
-        "accuracy": None,
-        "per_class_accuracy": None,
-        "confusion_matrix": None,
-        "baseline": baseline,
-        "agreement": None,
-        "mean_abs_diff": None,
-        "sha256": sha,
-        "output_kind": None,
-    }
 
 
 def evaluate(
@@ -89,7 +68,7 @@ def evaluate(
     baseline: str | None = None,
     batch_size: int = 256,
     timeout: float = 600,
-) -> tuple[dict[str, Any], np.ndarray | None]:
+) -> tuple[Evaluation, np.ndarray | None]:
     """Evaluate the model on ``dataset.x_test``/``y_test`` (an :class:`edgekit.optimize.data.Dataset`).
 
     Never raises for a bad model: a corrupt file, a crash, a timeout or wrong output shape gives
@@ -98,6 +77,7 @@ def evaluate(
     """
     from edgekit.tflite.runner import InterpreterFailure, predict
 
+    t0 = time.monotonic()
     path = Path(model_path)
     x, y = dataset.x_test, np.asarray(dataset.y_test, dtype=np.int64)
     k = int(dataset.num_classes)
@@ -111,49 +91,46 @@ def evaluate(
                                "evaluate the baseline on the same data first")
         base_probs, _ = to_probabilities(bo)
 
+    def result(status: str, error: str | None = None, **found) -> Evaluation:
+        return Evaluation(status=status, error=error, n=int(n), baseline=baseline, sha256=sha,
+                          extra={"seconds": round(time.monotonic() - t0, 3)}, **found)
+
     try:
         raw = predict(path, x, batch_size=batch_size, timeout=timeout)
     except InterpreterFailure as exc:
-        status = "incompatible" if exc.incompatible else "failed"
-        return _result(status, n, sha, baseline, exc.one_line()), None
+        return result("incompatible" if exc.incompatible else "failed", exc.one_line()), None
     except EdgekitError as exc:
-        return _result("failed", n, sha, baseline, exc.one_line()), None
+        return result("failed", exc.one_line()), None
 
     if raw.ndim > 2 and all(d == 1 for d in raw.shape[2:]):
         raw = raw.reshape(len(raw), -1)
     if raw.ndim != 2 or raw.shape[0] != n or raw.shape[1] != k:
         msg = f"model output has shape {tuple(raw.shape)}, expected ({n}, {k}) for {k} classes"
-        return _result("failed", n, sha, baseline, msg + " — evaluate a classifier built for this data"), None
+        return result("failed", msg + " — evaluate a classifier built for this data"), None
     if not np.all(np.isfinite(raw)):
         bad = int((~np.isfinite(raw)).any(axis=1).sum())
-        return _result("failed", n, sha, baseline, f"model produced NaN/inf outputs for {bad} of {n} examples"), None
+        return result("failed", f"model produced NaN/inf outputs for {bad} of {n} examples"), None
 
     probs, kind = to_probabilities(raw)
     pred = probs.argmax(axis=1)
     cm = np.zeros((k, k), dtype=np.int64)
     np.add.at(cm, (y, pred), 1)
     support = cm.sum(axis=1)
-    per_class = [float(cm[i, i] / support[i]) if support[i] else None for i in range(k)]
-    result = _result("ok", n, sha, baseline)
-    result.update(
-        accuracy=float((pred == y).mean()) if n else 0.0,
-        per_class_accuracy=per_class,
-        confusion_matrix=cm.tolist(),
-        output_kind=kind,
-    )
-    if base_probs is not None:
-        result["agreement"] = float((pred == base_probs.argmax(axis=1)).mean()) if n else None
-        result["mean_abs_diff"] = float(np.abs(probs.astype(np.float64) - base_probs).mean()) if n else None
-    return result, probs
+    agreement = mean_abs_diff = None
+    if base_probs is not None and n:
+        agreement = float((pred == base_probs.argmax(axis=1)).mean())
+        mean_abs_diff = float(np.abs(probs.astype(np.float64) - base_probs).mean())
+    return result("ok", accuracy=float((pred == y).mean()) if n else 0.0,
+                  per_class_accuracy=[float(cm[i, i] / support[i]) if support[i] else None for i in range(k)],
+                  confusion_matrix=cm.tolist(), output_kind=kind, agreement=agreement,
+                  mean_abs_diff=mean_abs_diff), probs
 
 
-def write_eval(variant_dir: str | os.PathLike, eval_dict: dict[str, Any]) -> Evaluation:
-    """Write ``variant_dir/eval.json`` atomically (temp file + rename); returns the :class:`Evaluation`."""
-    status = eval_dict.get("status")
-    if status not in STATUSES:
-        raise EdgekitError(f"eval status {status!r} is not one of {', '.join(STATUSES)}")
-    data = dict(eval_dict)
-    data.setdefault("schema", EVAL_SCHEMA)
-    evaluation = Evaluation.from_dict(data)
+def write_eval(variant_dir: str | os.PathLike, evaluation: Evaluation) -> Evaluation:
+    """Write ``variant_dir/eval.json`` atomically (temp file + rename); returns ``evaluation``."""
+    if not isinstance(evaluation, Evaluation):
+        raise TypeError(f"write_eval takes an Evaluation, not {type(evaluation).__name__}")
+    if evaluation.status not in STATUSES:
+        raise EdgekitError(f"eval status {evaluation.status!r} is not one of {', '.join(STATUSES)}")
     atomic.write_json(Path(variant_dir) / EVAL_FILE, evaluation.to_dict())
     return evaluation

@@ -7,7 +7,6 @@ The default *teacher* is a plain CNN (~200k parameters); the default *student* i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
 from dataclasses import dataclass
@@ -16,11 +15,22 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.passes import keras_env
+from edgekit.digest import sha256_file, sha256_json
 from edgekit.errors import EdgekitError
+from edgekit.passes import keras_env
 
 DEFAULT_TEACHER_EPOCHS = 3
 DEFAULT_STUDENT_EPOCHS = 6
+# How the built-in teacher is trained (part of its cache key: a change here retrains it).
+TEACHER_TRAINING: dict[str, Any] = {"batch_size": 128, "learning_rate": 1e-3}
+
+
+def train_teacher(model, dataset, *, epochs: int, seed: int, progress=None) -> None:
+    """Train the built-in teacher in place on ``dataset``'s training split (seeded, deterministic)."""
+    from edgekit.passes import training
+
+    training.set_seed(seed)
+    training.fit(model, dataset.x_train, dataset.y_train, epochs=epochs, progress=progress, **TEACHER_TRAINING)
 
 
 def build_teacher(input_shape: tuple[int, ...], num_classes: int):
@@ -86,14 +96,23 @@ class LoadedModel:
 
 
 def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
+    """sha256 over a model file (its name and bytes) or a SavedModel folder (every file's path and bytes)."""
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
+    return sha256_json([[str(f.relative_to(path) if path.is_dir() else f.name), sha256_file(f)] for f in files])
+
+
+def from_keras(model) -> LoadedModel:
+    """An in-memory tf-keras model as the run's base (its digest: architecture and weights)."""
+    from edgekit.passes.training import weights_hash
+
+    keras = keras_env.keras()
+    if not isinstance(model, keras.Model):
+        kind = f"{type(model).__module__}.{type(model).__name__}"
+        if kind.startswith("keras.") or kind.startswith("keras.src"):
+            raise EdgekitError(f"the model is a Keras 3 {type(model).__name__}, not a tf-keras model", KERAS3_HINT)
+        raise EdgekitError(f"the model of type {kind} is not understood",
+                           "pass a tf-keras model, the path of a .h5/.keras file or SavedModel folder, or None")
+    return LoadedModel(Path(f"<in-memory model {model.name}>"), model, None, "tf-keras", weights_hash(model))
 
 
 def _keras_zip_version(path: Path) -> str | None:

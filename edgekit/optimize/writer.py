@@ -1,30 +1,28 @@
-"""Variant folders on disk: build beside the final place, swap in atomically, recover after a kill."""
+"""Variant folders on disk: the Manifest record of a variant, built beside its final place and swapped in
+atomically; recovery after a kill.
+
+    manifest = make_manifest(spec, tflite_bytes, recipe=..., base=..., ...)   # an edgekit.variant.Manifest
+    variant = write_variant(out, manifest, tflite_bytes)                      # OUT/variants/<name>/, atomically
+"""
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from edgekit._version import __version__
+from edgekit.clock import utc_now
+from edgekit.digest import sha256_bytes
 from edgekit.optimize.recipe import Recipe, VariantSpec
-from edgekit.variant import MANIFEST_FILE, MANIFEST_SCHEMA, MODEL_FILE, Manifest, Variant
-
-if TYPE_CHECKING:
-    from edgekit.optimize.plan import Plan
+from edgekit.variant import MANIFEST_FILE, MODEL_FILE, Compatibility, Manifest, Variant
 
 TARGET_RUNTIME = "tflite-runtime 2.14.0"
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def versions() -> dict[str, str]:
@@ -41,7 +39,7 @@ def versions() -> dict[str, str]:
 
 
 def parent_of(v: VariantSpec, recipe: Recipe) -> str | None:
-    """The recipe variant whose chain is the longest proper prefix of ``v``'s (else the baseline)."""
+    """The recipe variant whose chain is the longest proper prefix of ``v``'s (else None)."""
     best, best_len = None, -1
     for other in recipe.variants:
         n = len(other.chain)
@@ -50,46 +48,63 @@ def parent_of(v: VariantSpec, recipe: Recipe) -> str | None:
     return best
 
 
-def write_variant(out: Path, v: VariantSpec, p: Plan, data: bytes, seconds: float, params: int,
-                  compat: tuple[bool, str | None]) -> Variant:
-    """Build the variant folder beside its final place and swap it in (never half-written)."""
+def compatibility(ok: bool, reason: str | None) -> Compatibility:
+    """The device-runtime check's answer as the manifest's record."""
+    return Compatibility(runtime=TARGET_RUNTIME, status="ok" if ok else "incompatible", reason=None if ok else reason)
+
+
+def make_manifest(v: VariantSpec, data: bytes, *, recipe: Recipe, base: str, source_model: str, seed: int,
+                  data_name: str | None, inputs_key: str, param_count: int, compat: Compatibility,
+                  training_seconds: float, timings: dict[str, float] | None = None) -> Manifest:
+    """The manifest of variant ``v`` whose .tflite bytes are ``data`` (ops, sizes and weights read from them).
+
+    ``timings`` (seconds per step of making it: train, convert, check) is kept under the manifest's
+    ``timings`` key (``Manifest.extra``), next to ``training_seconds``.
+    """
     from edgekit.tflite.inspect import read_model_info, weight_stats
 
     info = read_model_info(data)
     stats = weight_stats(data)
-    manifest = {
-        "schema": MANIFEST_SCHEMA,
-        "name": v.name,
-        "chain": [s.to_dict() for s in v.chain],
-        "description": v.describe(),
-        "parent": parent_of(v, p.recipe),
-        "base": v.base if p.default_model or v.base == "student" else "model",
-        "source_model": str(p.base.source),
-        "sha256": sha256(data),
-        "size_bytes": len(data),
-        "gzip_size_bytes": len(gzip.compress(data, compresslevel=9, mtime=0)),
-        "sparsity": {"overall": stats["overall_sparsity"],
-                     "layers": {k: s["sparsity"] for k, s in stats["layers"].items()}},
-        "unique_weights": {k: s["unique"] for k, s in stats["layers"].items()},
-        "param_count": int(params),
-        "ops": info["ops"],
-        "io": {"input": info["inputs"][0] if info.get("inputs") else None,
-               "output": info["outputs"][0] if info.get("outputs") else None},
-        "versions": versions(),
-        "compatibility": {"runtime": TARGET_RUNTIME, "status": "ok" if compat[0] else "incompatible",
-                          "reason": compat[1]},
-        "training_seconds": round(seconds, 3),
-        "seed": p.seed,
-        "data": getattr(p.dataset, "name", None),
-        "inputs_key": p.keys[v.name],
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    final = out / "variants" / v.name
+    extra: dict[str, Any] = {}
+    if timings:
+        extra["timings"] = {k: round(float(s), 3) for k, s in timings.items()}
+    return Manifest(
+        name=v.name,
+        chain=[s.to_dict() for s in v.chain],
+        description=v.describe(),
+        parent=parent_of(v, recipe),
+        base=base,
+        source_model=source_model,
+        sha256=sha256_bytes(data),
+        size_bytes=len(data),
+        gzip_size_bytes=len(gzip.compress(data, compresslevel=9, mtime=0)),
+        sparsity={"overall": stats["overall_sparsity"],
+                  "layers": {k: s["sparsity"] for k, s in stats["layers"].items()}},
+        unique_weights={k: s["unique"] for k, s in stats["layers"].items()},
+        param_count=int(param_count),
+        ops=info["ops"],
+        io={"input": info["inputs"][0] if info.get("inputs") else None,
+            "output": info["outputs"][0] if info.get("outputs") else None},
+        versions=versions(),
+        compatibility=compat,
+        training_seconds=round(float(training_seconds), 3),
+        seed=int(seed),
+        data=data_name,
+        inputs_key=inputs_key,
+        created=utc_now(),
+        extra=extra,
+    )
+
+
+def write_variant(out: Path, manifest: Manifest, data: bytes) -> Variant:
+    """Build ``OUT/variants/<name>/`` (model.tflite + manifest.json) beside its final place and swap it in
+    (never half-written: a failure leaves the previous folder, or none)."""
+    final = Path(out) / "variants" / manifest.name
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{v.name}.", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{manifest.name}.", dir=final.parent))
     try:
         (tmp / MODEL_FILE).write_bytes(data)
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -97,7 +112,7 @@ def write_variant(out: Path, v: VariantSpec, p: Plan, data: bytes, seconds: floa
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Variant(final, Manifest.from_dict(manifest))
+    return Variant(final, manifest)
 
 
 OLD_MARK = ".old-"
@@ -121,7 +136,7 @@ def _swap_in(tmp: Path, final: Path) -> None:
 
 def cleanup_temp(out: Path) -> None:
     """Remove temp folders of an interrupted run; restore a previous variant caught mid-swap."""
-    vroot = out / "variants"
+    vroot = Path(out) / "variants"
     if not vroot.is_dir():
         return
     for d in sorted(vroot.iterdir()):

@@ -22,15 +22,23 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def distill(teacher, student, x, y=None, *, num_classes: int, temperature: float = 4.0, alpha: float = 0.1,
-            epochs: int = 6, batch_size: int = 128, learning_rate: float = 2e-3, progress=None):
-    """Train ``student`` (in place, and returned) from ``teacher`` on ``x`` (labels ``y`` optional)."""
+            epochs: int = 6, batch_size: int = 128, learning_rate: float = 2e-3, progress=None,
+            teacher_probs: np.ndarray | None = None):
+    """Train ``student`` (in place, and returned) from ``teacher`` on ``x`` (labels ``y`` optional).
+
+    The teacher runs once over ``x`` before training (its softened outputs are the targets); pass
+    ``teacher_probs`` (its output probabilities on ``x``) to reuse them across students.
+    """
     from edgekit.passes.training import logits_of  # noqa: PLC0415
 
     tf = keras_env.tf()
     keras = keras_env.keras()
     if y is None:
         alpha = 0.0
-    teacher_probs = teacher.predict(x, batch_size=512, verbose=0)
+    if teacher_probs is None:
+        teacher_probs = teacher.predict(x, batch_size=512, verbose=0)
+    elif len(teacher_probs) != len(x):
+        raise ValueError(f"teacher_probs has {len(teacher_probs)} rows for {len(x)} examples")
     soft = soften(teacher_probs, temperature)
     hard = np.zeros((len(x), num_classes), np.float32) if y is None else np.eye(num_classes, dtype=np.float32)[y]
     targets = np.concatenate([hard, soft], axis=1)

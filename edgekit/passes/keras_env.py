@@ -10,7 +10,12 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 import warnings
+
+# Held while fds 1/2 point at a sink (quiet_native): other threads that print take it too, so their
+# lines are not swallowed by the sink (see edgekit.optimize.run).
+OUTPUT_LOCK = threading.RLock()
 
 
 def _prepare() -> None:
@@ -53,7 +58,14 @@ def tfmot():
 
 @contextlib.contextmanager
 def quiet_native():
-    """Silence the converter's C++ prints on fds 1/2; re-raise errors with what it printed."""
+    """Silence the converter's C++ prints on fds 1/2 (holding :data:`OUTPUT_LOCK` meanwhile)."""
+    with OUTPUT_LOCK:
+        with _quiet_fds():
+            yield
+
+
+@contextlib.contextmanager
+def _quiet_fds():
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
+from edgekit.digest import sha256_bytes, sha256_json
 from edgekit.passes import keras_env
 
 
@@ -63,8 +62,8 @@ def param_count(model) -> int:
 
 
 def weights_hash(model) -> str:
-    h = hashlib.sha256()
-    h.update(model.to_json().encode())
-    for w in model.get_weights():
-        h.update(np.ascontiguousarray(w).tobytes())
-    return h.hexdigest()
+    """sha256 over the architecture (JSON) and every weight's dtype, shape and bytes."""
+    weights = [np.ascontiguousarray(w) for w in model.get_weights()]
+    return sha256_json({"architecture": model.to_json(),
+                        "weights": [[w.dtype.str, list(w.shape), sha256_bytes(w.tobytes())]
+                                    for w in weights]})

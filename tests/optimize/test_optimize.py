@@ -267,16 +267,19 @@ def test_failed_write_leaves_the_previous_variant_intact(run, monkeypatch, tmp_p
     """A crash while swapping a variant folder in never leaves a half-written variant."""
     import shutil
 
-    from edgekit.optimize import plan as opt
     from edgekit.optimize import writer as artifact
     from edgekit.optimize.recipe import parse
+    from edgekit.variant import Manifest
 
     out = tmp_path / "out"
     shutil.copytree(run["out"] / "variants" / "int8", out / "variants" / "int8")
     old = (out / "variants" / "int8" / "model.tflite").read_bytes()
-    spec = parse('[[variant]]\nname = "int8"\nchain = ["ptq-int8"]\n').variants[0]
-    plan = opt.Plan(parse('[[variant]]\nname = "int8"\nchain = ["ptq-int8"]\n'), None,
-                    type("B", (), {"source": Path("m.h5")})(), "k", False, 0, keys={"int8": "k"})
+    recipe = parse('[[variant]]\nname = "int8"\nchain = ["ptq-int8"]\n')
+    data = (run["out"] / "variants" / "dyn" / "model.tflite").read_bytes()
+    manifest = artifact.make_manifest(recipe.variants[0], data, recipe=recipe, base="model", source_model="m.h5",
+                                      seed=0, data_name="small", inputs_key="k", param_count=10,
+                                      compat=artifact.compatibility(True, None), training_seconds=1.0)
+    assert isinstance(manifest, Manifest) and manifest.size_bytes == len(data)
     real_replace = os.replace
     calls = []
 
@@ -288,8 +291,7 @@ def test_failed_write_leaves_the_previous_variant_intact(run, monkeypatch, tmp_p
 
     monkeypatch.setattr(artifact.os, "replace", failing_replace)
     with pytest.raises(OSError):
-        artifact.write_variant(out, spec, plan, (run["out"] / "variants" / "dyn" / "model.tflite").read_bytes(), 1.0, 10,
-                          (True, None))
+        artifact.write_variant(out, manifest, data)
     monkeypatch.setattr(artifact.os, "replace", real_replace)
     artifact.cleanup_temp(out)
     assert (out / "variants" / "int8" / "model.tflite").read_bytes() == old

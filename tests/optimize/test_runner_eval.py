@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 import subprocess
@@ -17,7 +18,7 @@ from edgekit.errors import EdgekitError
 from edgekit.optimize.evaluate import evaluate, to_probabilities, write_eval
 from edgekit.tflite.inspect import read_model_info
 from edgekit.tflite.runner import InterpreterFailure, check_loadable, predict
-from edgekit.variant import EVAL_FILE, EVAL_SCHEMA, MANIFEST_FILE, MANIFEST_SCHEMA, Variant
+from edgekit.variant import EVAL_FILE, EVAL_SCHEMA, MANIFEST_FILE, MANIFEST_SCHEMA, Evaluation, Variant
 
 FC12 = "Didn't find op for builtin opcode 'FULLY_CONNECTED' version '12'"
 
@@ -165,34 +166,36 @@ def test_evaluate_metrics(tiny, x, tmp_path):
     y = pred.copy()
     y[:10] = (pred[:10] + 1) % 10  # exactly 10 wrong
     result, outputs = evaluate(tiny / "float.tflite", _dataset(x, y))
-    assert result["status"] == "ok" and result["error"] is None and result["schema"] == EVAL_SCHEMA
-    assert result["n"] == 37 and result["accuracy"] == pytest.approx(27 / 37)
-    cm = np.array(result["confusion_matrix"])
+    assert isinstance(result, Evaluation)
+    assert result.status == "ok" and result.error is None and result.schema == EVAL_SCHEMA
+    assert result.n == 37 and result.accuracy == pytest.approx(27 / 37)
+    cm = np.array(result.confusion_matrix)
     assert cm.shape == (10, 10) and cm.sum() == 37 and np.trace(cm) == 27
     assert cm.sum(axis=1).tolist() == np.bincount(y, minlength=10).tolist()
-    for c, acc in enumerate(result["per_class_accuracy"]):
+    for c, acc in enumerate(result.per_class_accuracy):
         support = (y == c).sum()
         assert acc == (None if support == 0 else pytest.approx(((pred == y) & (y == c)).sum() / support))
-    assert result["output_kind"] == "probabilities"
-    assert result["agreement"] is None and result["mean_abs_diff"] is None
+    assert result.output_kind == "probabilities"
+    assert result.agreement is None and result.mean_abs_diff is None
     np.testing.assert_allclose(outputs, probs, atol=1e-6)
-    json.dumps(result)
+    json.dumps(result.to_dict())
+    assert result.extra["seconds"] >= 0
 
 
 def test_evaluate_against_baseline(tiny, x):
     ds = _dataset(x, np.zeros(len(x), np.int64))
     base, base_out = evaluate(tiny / "float.tflite", ds)
     same, _ = evaluate(tiny / "float.tflite", ds, baseline_outputs=base_out, baseline="float32")
-    assert same["agreement"] == 1.0 and same["mean_abs_diff"] == pytest.approx(0.0, abs=1e-7)
-    assert same["baseline"] == "float32"
+    assert same.agreement == 1.0 and same.mean_abs_diff == pytest.approx(0.0, abs=1e-7)
+    assert same.baseline == "float32"
     q, _ = evaluate(tiny / "int8.tflite", ds, baseline_outputs=base_out, baseline="float32")
-    assert 0.9 <= q["agreement"] <= 1.0 and 0 < q["mean_abs_diff"] < 0.02
+    assert 0.9 <= q.agreement <= 1.0 and 0 < q.mean_abs_diff < 0.02
 
 
 def test_evaluate_softmaxes_logits(tiny, x):
     ds = _dataset(x, np.zeros(len(x), np.int64))
     result, outputs = evaluate(tiny / "logits.tflite", ds)
-    assert result["status"] == "ok" and result["output_kind"] == "logits"
+    assert result.status == "ok" and result.output_kind == "logits"
     np.testing.assert_allclose(outputs.sum(axis=1), 1.0, atol=1e-5)
     raw = predict(tiny / "logits.tflite", x)
     assert (outputs.argmax(1) == raw.argmax(1)).all()
@@ -210,17 +213,17 @@ def test_to_probabilities():
 def test_evaluate_statuses_for_bad_models(tiny, x, tmp_path):
     ds = _dataset(x, np.zeros(len(x), np.int64))
     r, out = evaluate(tiny / "dynamic.tflite", ds)
-    assert r["status"] == "incompatible" and r["error"].startswith(FC12) and out is None
+    assert r.status == "incompatible" and r.error.startswith(FC12) and out is None
     crash = _crashing_copy(tiny / "float.tflite", tmp_path / "crash.tflite")
     r, out = evaluate(crash, ds)
-    assert r["status"] == "failed" and r["error"].startswith("interpreter crashed (SIG") and out is None
-    assert r["sha256"] and r["accuracy"] is None
+    assert r.status == "failed" and r.error.startswith("interpreter crashed (SIG") and out is None
+    assert r.sha256 and r.accuracy is None
     trunc = tmp_path / "trunc.tflite"
     trunc.write_bytes((tiny / "int8.tflite").read_bytes()[:100])
     r, out = evaluate(trunc, ds)
-    assert r["status"] == "failed" and "truncated at byte 100" in r["error"]
+    assert r.status == "failed" and "truncated at byte 100" in r.error
     r, _ = evaluate(tiny / "float.tflite", _dataset(x, np.zeros(len(x), np.int64), k=5))
-    assert r["status"] == "failed" and "expected (37, 5)" in r["error"]
+    assert r.status == "failed" and "expected (37, 5)" in r.error
 
 
 def test_evaluate_rejects_mismatched_baseline(tiny, x):
@@ -235,10 +238,12 @@ def test_write_eval_is_read_back_by_variant(tiny, x, tmp_path):
                                                   "size_bytes": 1, "gzip_size_bytes": 1}))
     result, _ = evaluate(tiny / "float.tflite", _dataset(x, np.zeros(len(x), np.int64)))
     written = write_eval(vdir, result)
-    assert written.accuracy == result["accuracy"] and (vdir / EVAL_FILE).is_file()
+    assert written.accuracy == result.accuracy and (vdir / EVAL_FILE).is_file()
     assert [p.name for p in vdir.iterdir() if p.name.startswith(".")] == []  # no temp files left
     v = Variant.load(vdir)
-    assert v.evaluation.to_dict() == json.loads(json.dumps(result)) and v.accuracy == result["accuracy"]
+    assert v.evaluation.to_dict() == json.loads(json.dumps(result.to_dict())) and v.accuracy == result.accuracy
     with pytest.raises(EdgekitError, match="not one of"):
-        write_eval(vdir, {**result, "status": "great"})
+        write_eval(vdir, dataclasses.replace(result, status="great"))
+    with pytest.raises(TypeError, match="takes an Evaluation"):
+        write_eval(vdir, result.to_dict())
     assert Variant.load(vdir).evaluation.status == "ok"  # untouched by the failed write

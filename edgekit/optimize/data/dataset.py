@@ -81,7 +81,7 @@ class Dataset:
 def array_digest(arr: np.ndarray) -> str:
     """sha256 of an array's dtype, shape and bytes (C order)."""
     arr = np.ascontiguousarray(arr)
-    return sha256_json([arr.dtype.str, list(arr.shape), sha256_bytes(memoryview(arr).cast("B"))])
+    return sha256_json([arr.dtype.str, list(arr.shape), sha256_bytes(memoryview(arr).cast("B") if arr.size else b"")])
 
 
 def hwc(shape: Iterable[int]) -> str:
