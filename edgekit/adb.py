@@ -88,9 +88,10 @@ class ShellResult:
 def _adbutils():
     try:
         import adbutils
-    except ImportError as exc:
-        raise EdgekitError(f"adbutils is not installed ({exc})",
-                           "install the bench extra: pip install 'edgekit[bench]'") from None
+    except ImportError:
+        from edgekit.extras import ExtraMissing
+
+        raise ExtraMissing("talking to adb devices", "bench", ["adbutils"]) from None
     return adbutils
 
 
