@@ -163,10 +163,15 @@ def connect(serial: str, timeout: float = 15.0) -> None:
 
 
 def disconnect(serial: str) -> None:
-    """``adb disconnect SERIAL``; nothing happens when it was not connected or no server runs."""
+    """``adb disconnect SERIAL``; nothing happens when it was not connected, no server runs or
+    adbutils is missing (then nothing can be connected either)."""
     try:
-        client().disconnect(serial)
-    except (EdgekitError, *transport_errors()):
+        c = client()
+    except EdgekitError:
+        return
+    try:
+        c.disconnect(serial)
+    except transport_errors():
         pass
 
 
