@@ -156,7 +156,8 @@ def build_report(results: Results, axes: list[str] | None = None, selection: Sel
         dm = [int(idx[k]) for k in lex if not on_front[k]]
     rest = sorted((i for i in range(n) if status[i] not in ("front", "dominated")),
                   key=lambda i: (_REST_ORDER.get(status[i], 3), names[i]))
-    derived = [derived_columns(rec, sel.device, sel.threads) for rec in results.variants]
+    counted = any(d.instructions for d in results.measured())
+    derived = [derived_columns(rec, sel.device, sel.threads) if counted else {} for rec in results.variants]
     report = Report(results, list(axes), sel, metrics, cols, status, reason, dominated_by, ties_with, fr,
                     fr + dm + rest, limits=lim, objective=objective, derived=derived)
     if lim or objective:
