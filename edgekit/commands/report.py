@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from edgekit.metrics import LIMIT_KEYS, METRICS  # the registry: a cheap import (no numpy, no rich)
+
 FORMATS = ("table", "markdown", "html", "json")
 
 
@@ -30,7 +32,7 @@ def report(
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the render to FILE (atomically) instead of stdout."),
     html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML page to FILE and print its path."),
-    axes: Optional[str] = typer.Option(None, "--axes", help="Comma list of metrics: size, gzip_size, accuracy, accuracy_drop, latency, memory, instructions, estimated_latency (default: size,accuracy[,latency if measured])."),
+    axes: Optional[str] = typer.Option(None, "--axes", help=f"Comma list of metrics: {', '.join(METRICS)} (default: size,accuracy[,latency if measured])."),
     size: str = typer.Option("raw", "--size", help="Size axis: raw or gzip."),
     accuracy: str = typer.Option("host", "--accuracy", help="Accuracy axis: host (eval.json) or device (on-device)."),
     device: Optional[str] = typer.Option(None, "--device", help="Device profile, serial or model for latency/memory (default: the only one measured)."),
@@ -41,7 +43,7 @@ def report(
     max_latency: Optional[str] = typer.Option(None, "--max-latency", help="Limit, e.g. 20ms."),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Limit, e.g. 64MiB."),
     objective: Optional[str] = typer.Option(None, "--objective", help="What 'best' means within the limits: any metric, e.g. size, accuracy (default), latency or memory."),
-    limit: Optional[List[str]] = typer.Option(None, "--limit", help="Any other limit of the metric registry as KEY=VALUE, e.g. max_gzip_size=250kB or max_instructions=150M (repeatable)."),
+    limit: Optional[List[str]] = typer.Option(None, "--limit", help=f"Any limit of the metric registry as KEY=VALUE ({', '.join(LIMIT_KEYS)}), e.g. max_gzip_size=250kB (repeatable)."),
     max_rows: int = typer.Option(100, "--max-rows", help="Table/Markdown: dominated rows shown at most (0 = all); the front is always shown."),
 ) -> None:
     from edgekit.errors import EdgekitError
