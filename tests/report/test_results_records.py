@@ -187,3 +187,15 @@ def test_bad_results_documents_are_one_line_errors(tmp_path, doc, msg):
 def test_results_accept_plain_dict_records():
     res = Results([{"name": "b", "size_bytes": 5, "device": [{"serial": "s", "p50_ms": 1.0}]}, {"name": "a"}])
     assert res.get("b").device[0].p50_ms == 1.0 and res.get("a").size_bytes is None and res.has_device
+
+
+@pytest.mark.parametrize("target", [
+    "edgekit.results:Results", "edgekit.results:VariantRecord", "edgekit.results:HostEval", "edgekit.results:DeviceSummary",
+    "edgekit.report.core:Report", "edgekit.metrics:Selection", "edgekit.metrics:Metric", "edgekit.gate.core:Check",
+    "edgekit.gate.core:GateResult", "edgekit.gate.config:Budgets", "edgekit.gate.config:Rule",
+])
+def test_record_docstrings_list_exactly_their_fields(target):
+    """docs/schemas.md is generated from these Fields blocks (edgekit.schemas)."""
+    from edgekit import schemas
+
+    assert schemas.mismatches(schemas.load(target)) == []
