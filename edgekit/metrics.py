@@ -25,8 +25,8 @@ formats as ``—``. Parsers raise :class:`UnitError` (a ValueError) whose messag
 accuracy, the device, thread count and latency percentile); ``Metric.read(record, sel, baseline)``
 reads it from a results record (:class:`edgekit.results.VariantRecord`) as ``(value, why missing)``.
 :func:`register` adds a metric (the built-in ones are registered the same way). The parsers and
-formatters themselves live in :mod:`edgekit.report.units`; importing this module loads neither
-numpy nor rich.
+formatters live in :mod:`edgekit.report.units`, the readers in :mod:`edgekit.report.readers`;
+importing this module loads neither numpy nor rich.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from edgekit.errors import EdgekitError
+from edgekit.report.readers import (
+    read_accuracy, read_accuracy_drop, read_estimated_latency, read_gzip_size, read_instructions, read_latency,
+    read_memory, read_size,
+)
 from edgekit.report.units import (  # noqa: F401  (re-exported: the stable formatting API)
     NONE, UnitError, change_exact, change_pct, change_points, fmt_accuracy, fmt_count, fmt_estimate_ms, fmt_mib,
     fmt_ms, fmt_points, fmt_size, is_missing, parse_accuracy, parse_accuracy_drop, parse_instructions,
@@ -184,142 +188,28 @@ class Metric:
                 "limit": self.limit_key, "device": self.device, "exact": self.exact}
 
 
-# -- reading records (edgekit.results.VariantRecord and its DeviceSummary list) ---------------
-
-
-def host_accuracy(rec: Any) -> tuple[float | None, str | None]:
-    h = rec.host
-    if h is None:
-        return None, "no host evaluation (eval.json)"
-    if h.accuracy is None:
-        return None, f"host evaluation {h.status or 'missing'}" + (f": {h.error}" if h.error else "")
-    return float(h.accuracy), None
-
-
-def pick_measurement(rec: Any, device: str | None, threads: int | None) -> Any:
-    """The record's measurement on ``device`` / ``threads`` (None: any): a latency run before a counted
-    one (``--metric instructions`` runs under qemu + plugin), then the newest."""
-    devs = rec.device
-    if len(devs) == 1:  # the common case, fast at 100k variants
-        return devs[0] if devs[0].matches(device, threads) else None
-    cands = [d for d in devs if d.matches(device, threads)]
-    return max(cands, key=lambda d: (d.metric == "latency", d.finished or "")) if cands else None
-
-
-def pick_counted(rec: Any, device: str | None, threads: int | None) -> Any:
-    """The newest measurement with instruction counts on ``device`` / ``threads``."""
-    cands = [d for d in rec.device if d.instructions and d.matches(device, threads)]
-    return max(cands, key=lambda d: d.finished or "") if cands else None
-
-
-def device_failure(rec: Any, sel: Selection) -> str | None:
-    """Why the selected measurement makes the variant unusable (incompatible / failed there), else None."""
-    m = pick_measurement(rec, sel.device, sel.threads)
-    return m.failure() if m is not None and m.status != "ok" else None
-
-
-# -- readers: (record, selection, float baseline record) -> (value, why missing) ------------
-
-
-def _read_size(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
-    v = rec.gzip_size_bytes if sel.size == "gzip" else rec.size_bytes
-    return (float(v), None) if v is not None else (None, f"no {sel.size} size")
-
-
-def _read_gzip(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
-    v = rec.gzip_size_bytes
-    return (float(v), None) if v is not None else (None, "no gzip size")
-
-
-def _read_accuracy(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
-    if sel.accuracy == "host":
-        return host_accuracy(rec)
-    return _from_measurement(rec, sel, "accuracy", "on-device accuracy")
-
-
-def _read_drop(rec: Any, sel: Selection, base: Any = None) -> tuple[float | None, str | None]:
-    acc, why = _read_accuracy(rec, sel)
-    if acc is None:
-        return None, why
-    if base is None:
-        return None, "no float baseline in the results"
-    bacc, bwhy = _read_accuracy(base, sel)
-    if bacc is None:
-        return None, f"float baseline {base.name}: {bwhy}"
-    return bacc - acc, None
-
-
-def _from_measurement(rec: Any, sel: Selection, attr: str, what: str) -> tuple[float | None, str | None]:
-    m = pick_measurement(rec, sel.device, sel.threads)
-    if m is None:
-        return None, f"not measured on {sel.device_label()}"
-    if m.status != "ok":
-        return None, m.failure()
-    if attr == "latency":
-        return m.latency(sel.percentile)
-    v = getattr(m, attr)
-    if is_missing(v):
-        return None, f"no {what} in the measurement on {m.name}"
-    return float(v), None
-
-
-def _read_latency(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
-    return _from_measurement(rec, sel, "latency", "latency")
-
-
-def _read_memory(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
-    return _from_measurement(rec, sel, "peak_memory_mb", "peak memory")
-
-
-def _from_counted(rec: Any, sel: Selection, which: str) -> tuple[float | None, str | None]:
-    m = pick_counted(rec, sel.device, sel.threads)
-    if m is None:
-        failed = next((d for d in rec.device if d.status != "ok" and d.matches(sel.device)), None)
-        if failed is not None:
-            return None, failed.failure()
-        return None, f"no instruction counts on {sel.device_label()} — run edgekit bench --metric instructions"
-    if m.status != "ok":
-        return None, m.failure()
-    ins = m.instructions or {}
-    if which == "instructions":
-        v = ins.get("per_invoke")
-        return (float(v), None) if v is not None else (None, "the counted run reached no timed invoke")
-    est = ins.get("estimate") or {}
-    if est.get("ms") is None:
-        return None, f"no cost model for device profile {m.profile or '?'} (add [cost_model] to its devices/*.toml)"
-    return float(est["ms"]), None
-
-
-def _read_instructions(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
-    return _from_counted(rec, sel, "instructions")
-
-
-def _read_estimate(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
-    return _from_counted(rec, sel, "estimated_latency")
-
-
 def _parse_bytes(text: object) -> float:
     return float(parse_size(text))
 
 
 _ENTRIES = [
-    Metric("size", "size ({size})", "bytes", "lower", _parse_bytes, fmt_size, fmt_size, change_pct, _read_size,
+    Metric("size", "size ({size})", "bytes", "lower", _parse_bytes, fmt_size, fmt_size, change_pct, read_size,
            selected_by=("size",)),
-    Metric("gzip_size", "gzip size", "bytes", "lower", _parse_bytes, fmt_size, fmt_size, change_pct, _read_gzip,
+    Metric("gzip_size", "gzip size", "bytes", "lower", _parse_bytes, fmt_size, fmt_size, change_pct, read_gzip_size,
            short="gzip size", aliases=("gzip",)),
     Metric("accuracy", "accuracy ({accuracy})", "fraction", "higher", parse_accuracy, fmt_accuracy, fmt_points, change_points,
-           _read_accuracy, selected_by=("accuracy",), aliases=("acc",)),
+           read_accuracy, selected_by=("accuracy",), aliases=("acc",)),
     Metric("accuracy_drop", "accuracy drop ({accuracy}) vs float", "points", "lower", parse_accuracy_drop, fmt_points, fmt_points,
-           change_points, _read_drop, selected_by=("accuracy",), short="acc. drop", aliases=("drop",)),
-    Metric("latency", "latency {percentile}", "ms", "lower", parse_latency_ms, fmt_ms, fmt_ms, change_pct, _read_latency,
+           change_points, read_accuracy_drop, selected_by=("accuracy",), short="acc. drop", aliases=("drop",)),
+    Metric("latency", "latency {percentile}", "ms", "lower", parse_latency_ms, fmt_ms, fmt_ms, change_pct, read_latency,
            device=True, selected_by=("device", "threads", "percentile"), aliases=("time",)),
-    Metric("memory", "peak memory", "MiB", "lower", parse_memory_mib, fmt_mib, fmt_mib, change_pct, _read_memory,
+    Metric("memory", "peak memory", "MiB", "lower", parse_memory_mib, fmt_mib, fmt_mib, change_pct, read_memory,
            device=True, selected_by=("device", "threads"), short="memory", aliases=("mem", "peak_memory")),
     Metric("instructions", "instructions per invoke", "instructions", "lower", parse_instructions, fmt_count,
-           fmt_count, change_exact, _read_instructions, device=True, exact=True, selected_by=("device", "threads"),
+           fmt_count, change_exact, read_instructions, device=True, exact=True, selected_by=("device", "threads"),
            short="instr./invoke", aliases=("instr",)),
     Metric("estimated_latency", "est. latency", "ms", "lower", parse_latency_ms, fmt_estimate_ms, fmt_ms, change_pct,
-           _read_estimate, device=True, exact=True, selected_by=("device", "threads"), short="est. ms",
+           read_estimated_latency, device=True, exact=True, selected_by=("device", "threads"), short="est. ms",
            aliases=("estimate",)),
 ]
 METRICS: dict[str, Metric] = {}

@@ -20,10 +20,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.metrics import LIMIT_KEYS, METRICS, Selection, device_failure, needs_device, parse_limit, resolve_selection
+from edgekit.metrics import LIMIT_KEYS, METRICS, Selection, needs_device, parse_limit, resolve_selection
 from edgekit.report.core import Report
 from edgekit.report.instructions import derived_columns
 from edgekit.report.pareto import pareto
+from edgekit.report.readers import device_failure
 from edgekit.results import Results
 
 _REST_ORDER = {"incompatible": 0, "failed": 1, "missing": 2}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgekit.metrics import pick_counted
+from edgekit.report.readers import pick_counted
 from edgekit.results import VariantRecord
 
 
