@@ -22,52 +22,15 @@ from typing import Any
 
 from edgekit._version import __version__
 
-# public name -> "module:attribute"; loaded on first access (PEP 562)
-_API = {
-    "optimize": "edgekit.optimize.run:optimize",
-    "bench": "edgekit.bench.api:bench",
-    "BenchParams": "edgekit.bench.params:BenchParams",
-    "load_results": "edgekit.results:load_results",
-    "report": "edgekit.report.api:report",
-    "gate": "edgekit.gate.api:gate",
-    "load_variants": "edgekit.variant:load_variants",
-    "Variant": "edgekit.variant:Variant",
-    "Measurement": "edgekit.measurement:Measurement",
-    "Results": "edgekit.results:Results",
-    "Report": "edgekit.report.core:Report",
-    "GateResult": "edgekit.gate.core:GateResult",
-    "EdgekitError": "edgekit.errors:EdgekitError",
-}
+from edgekit.facade import API, PACKAGES, resolve
 
-# the extra (pyproject.toml) a name needs beyond the core install
-_EXTRA = {"optimize": "optimize", "bench": "bench", "BenchParams": "bench"}
-
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", *API]
 
 
 def __getattr__(name: str) -> Any:
-    target = _API.get(name)
-    if target is None:
-        raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
-    module, attr = target.split(":")
-    extra = _EXTRA.get(name)
-    if extra is not None:
-        from edgekit.extras import ExtraMissing, missing_distributions, require_extra
-
-        missing = missing_distributions(extra)
-        if missing:
-            raise ExtraMissing(f"edgekit.{name}", extra, missing)
-        try:
-            value = getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as exc:
-            top = (exc.name or "").partition(".")[0]
-            if not top or top == "edgekit":
-                raise
-            raise ExtraMissing(f"edgekit.{name}", extra, [top]) from None
-        if callable(value) and not isinstance(value, type):
-            value = require_extra(extra, f"edgekit.{name}()", value)
-    else:
-        value = getattr(importlib.import_module(module), attr)
+    if name in PACKAGES:  # the stage package itself, callable as its API function (edgekit.facade)
+        return importlib.import_module(f"{__name__}.{name}")
+    value = resolve(name)
     globals()[name] = value
     return value
 

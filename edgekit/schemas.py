@@ -20,6 +20,17 @@ RECORDS = [
     ("Variant: eval.json", "edgekit.variant:Evaluation"),
     ("Measurement (a row of OUT/bench.sqlite)", "edgekit.measurement:Measurement"),
     ("Measurement statistics", "edgekit.measurement:LatencyStats"),
+    ("Results (edgekit.results/1)", "edgekit.results:Results"),
+    ("Results: one variant", "edgekit.results:VariantRecord"),
+    ("Results: host evaluation", "edgekit.results:HostEval"),
+    ("Results: one device measurement", "edgekit.results:DeviceSummary"),
+    ("Metric (the registry's entries)", "edgekit.metrics:Metric"),
+    ("Selection (which number each metric means)", "edgekit.metrics:Selection"),
+    ("Report (edgekit.report/1)", "edgekit.report.core:Report"),
+    ("Gate budgets", "edgekit.gate.config:Budgets"),
+    ("Gate budgets: one rule", "edgekit.gate.config:Rule"),
+    ("Gate verdict (edgekit.gate/1)", "edgekit.gate.core:GateResult"),
+    ("Gate: one check", "edgekit.gate.core:Check"),
 ]
 
 

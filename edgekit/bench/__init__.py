@@ -12,15 +12,6 @@ binary: flags and output parser), ``stats`` (summary, noise, drift), ``counted``
 used (Python binds a subpackage to its parent's attribute), and must still measure.
 """
 
-import sys as _sys
-import types as _types
+from edgekit.facade import callable_package
 
-
-class _CallablePackage(_types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        from edgekit.bench.api import bench
-
-        return bench(*args, **kwargs)
-
-
-_sys.modules[__name__].__class__ = _CallablePackage
+callable_package(__name__)

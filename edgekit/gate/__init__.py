@@ -16,18 +16,6 @@ The package is callable: ``edgekit.gate(...)`` is :func:`edgekit.gate.api.gate` 
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
+from edgekit.facade import callable_package
 
-
-class _CallablePackage(types.ModuleType):
-    """``edgekit.gate(results, budgets, baseline=...)`` calls :func:`edgekit.gate.api.gate`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from edgekit.gate.api import gate
-
-        return gate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage
+callable_package(__name__)

@@ -5,5 +5,11 @@ teacher and student, loading the user's model), ``plan`` (every check before tra
 rebuild), ``chain`` (runs the passes of ``edgekit.passes``), ``writer`` (variant folders, atomically),
 ``evaluate`` (host evaluation), ``run`` (the entry point, :func:`edgekit.optimize.run.optimize`).
 
-This package's ``__init__`` imports nothing, so ``import edgekit.optimize.data`` needs no TensorFlow.
+This package's ``__init__`` imports nothing heavy, so ``import edgekit.optimize.data`` needs no TensorFlow.
+The package is callable: ``edgekit.optimize(...)`` is :func:`edgekit.optimize.run.optimize`
+(see :mod:`edgekit.facade`).
 """
+
+from edgekit.facade import callable_package
+
+callable_package(__name__)

@@ -16,8 +16,6 @@ system sets the attribute ``edgekit.report`` to the package itself; calling it k
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 _NAMES = {
@@ -52,13 +50,6 @@ def __dir__() -> list[str]:
     return __all__
 
 
-class _CallablePackage(types.ModuleType):
-    """``edgekit.report(results, ...)`` calls :func:`edgekit.report.api.report` (same arguments)."""
+from edgekit.facade import callable_package  # noqa: E402
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from edgekit.report.api import report
-
-        return report(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage
+callable_package(__name__)
