@@ -352,7 +352,7 @@ def load_measurements(db: Path) -> list[Any]:
     from edgekit.bench.store import Store
 
     try:
-        with Store(db) as store:
+        with Store(db, readonly=True) as store:
             return list(store.all())
     except EdgekitError:
         raise

@@ -24,6 +24,7 @@ so a crash, Ctrl-C or a lost device never loses a stored measurement.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -73,21 +74,47 @@ def measurement_key(m: Measurement) -> str:
     return key_for(m.sha256, m.device_serial, m.runner, m.threads, m.config, m.variant)
 
 
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection. A WAL database in a read-only folder has no -shm file and cannot make
+    one; SQLite then opens it only as ``immutable`` (safe: nobody can write in such a folder)."""
+    from urllib.parse import quote
+
+    if not path.is_file():
+        raise sqlite3.DatabaseError("no such file")
+    uri = "file:" + quote(str(path.resolve()))
+    try:
+        db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=30, check_same_thread=False, isolation_level=None)
+        db.execute("SELECT COUNT(*) FROM measurements").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        if os.access(path.parent, os.W_OK) and os.access(path, os.W_OK):
+            raise
+    db = sqlite3.connect(uri + "?immutable=1", uri=True, timeout=30, check_same_thread=False, isolation_level=None)
+    db.execute("SELECT COUNT(*) FROM measurements").fetchone()
+    return db
+
+
 class Store(Listener):
     """The results database; as a bench listener it stores every measurement when it exists."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
+        """Open (and create, unless ``readonly``) the database. ``readonly`` never writes a byte, so
+        report and gate can read results from a read-only folder (a CI artifact)."""
         self.path = Path(path)
         if self.path.is_dir():
             self.path = self.path / DB_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO meta (k, v) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            if readonly:
+                self._db = _connect_readonly(self.path)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                self._db.execute("INSERT OR IGNORE INTO meta (k, v) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             raise EdgekitError(f"{self.path} is not a usable results database ({exc})", "move it away or choose another --out")
 
