@@ -49,8 +49,10 @@ def test_readme_script_runs(tiny_model, small_npz, tmp_path):
     # one line per variant, in recipe order, with its status
     assert [ln.split()[0] for ln in lines[:3]] == ["float32", "int8", "dynamic"], proc.stdout
     assert all(" ok " in f" {ln} " for ln in lines[:3]), proc.stdout
-    assert any(ln.startswith("front: ") and "int8" in ln for ln in lines), proc.stdout
-    assert any(ln.startswith("recommended: ") for ln in lines), proc.stdout
+    front = next(ln for ln in lines if ln.startswith("front: "))[len("front: "):].split(", ")
+    assert front and set(front) <= {"float32", "int8", "dynamic"}, proc.stdout
+    # the tiny model (one epoch on 800 images) is far from 85%: the report names the closest variant
+    assert any(ln.startswith("recommended: nothing fits; closest is ") for ln in lines), proc.stdout
     assert (tmp_path / "out" / "variants" / "int8" / "model.tflite").is_file()
 
 
