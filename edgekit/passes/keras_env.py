@@ -21,7 +21,10 @@ OUTPUT_LOCK = threading.RLock()
 def _prepare() -> None:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    # oneDNN kernels: measured on the 2-core x86 demo machine, half the CPU time per training step of
+    # the built-in teacher and 2.5x less for the student (depthwise convs) than TF's Eigen kernels, and
+    # still bit-identical from run to run with op determinism on. "0" in the environment turns them off.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     if not os.path.exists("/dev/nvidia0"):
         # No GPU: skip CUDA probing (and its noisy "failed call to cuInit" log).
