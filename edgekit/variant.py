@@ -32,6 +32,26 @@ def _known(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
     return {k: v for k, v in data.items() if k in names}, {k: v for k, v in data.items() if k not in names}
 
 
+class _FileRecord:
+    """JSON round trip for the file records: keys this edgekit does not know stay in ``extra``."""
+
+    extra: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)  # type: ignore[call-overload]
+        out.update(out.pop("extra"))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):  # noqa: ANN206
+        known, extra = _known(cls, data)
+        return cls(**cls._nested(known), extra=extra)
+
+    @classmethod
+    def _nested(cls, known: dict[str, Any]) -> dict[str, Any]:
+        return known
+
+
 @dataclass
 class Compatibility:
     """Whether the device runtime loads the file (checked in a child process when it was made).
@@ -48,7 +68,7 @@ class Compatibility:
 
 
 @dataclass
-class Manifest:
+class Manifest(_FileRecord):
     """manifest.json (schema ``edgekit.variant/1``).
 
     Fields:
@@ -70,6 +90,7 @@ class Manifest:
         versions         dict    {"edgekit", "tensorflow", "tf_keras", "tfmot", "converter", "target_runtime", ...}
         compatibility    Compatibility  loadability in the device runtime
         training_seconds float
+        timings          dict    seconds per step of making it: {"train", "convert", "check"}
         seed             int
         data             str|null  the data set the variant was made from (e.g. "fashion-mnist")
         inputs_key       str     hash of everything the variant depends on (skip-if-unchanged)
@@ -95,6 +116,7 @@ class Manifest:
     versions: dict[str, str] = field(default_factory=dict)
     compatibility: Compatibility = field(default_factory=Compatibility)
     training_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     data: str | None = None
     inputs_key: str = ""
@@ -106,23 +128,16 @@ class Manifest:
         s = self.sparsity.get("overall") if isinstance(self.sparsity, dict) else self.sparsity
         return None if s is None else float(s)
 
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        extra = out.pop("extra")
-        out.update(extra)
-        return out
-
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Manifest":
-        known, extra = _known(cls, data)
+    def _nested(cls, known: dict[str, Any]) -> dict[str, Any]:
         compat = known.get("compatibility")
         if isinstance(compat, dict):
             known["compatibility"] = Compatibility(**_known(Compatibility, compat)[0])
-        return cls(**known, extra=extra)
+        return known
 
 
 @dataclass
-class Evaluation:
+class Evaluation(_FileRecord):
     """eval.json (schema ``edgekit.eval/1``): the host evaluation in tflite-runtime.
 
     Fields:
@@ -138,6 +153,7 @@ class Evaluation:
         mean_abs_diff       float|null  mean |probability difference| vs the baseline
         sha256              str|null  of the model evaluated
         output_kind         str|null  "probabilities" | "logits" (how the outputs were read)
+        seconds             float|null  how long the evaluation took
         extra               dict      keys this edgekit does not know (kept, written back unchanged)
     """
 
@@ -152,19 +168,9 @@ class Evaluation:
     mean_abs_diff: float | None = None
     sha256: str | None = None
     output_kind: str | None = None
+    seconds: float | None = None
     schema: str = EVAL_SCHEMA
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        extra = out.pop("extra")
-        out.update(extra)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Evaluation":
-        known, extra = _known(cls, data)
-        return cls(**known, extra=extra)
 
 
 @dataclass
