@@ -18,6 +18,7 @@ RECORDS = [
     ("Variant: manifest.json", "edgekit.variant:Manifest"),
     ("Variant: manifest.json compatibility", "edgekit.variant:Compatibility"),
     ("Variant: eval.json", "edgekit.variant:Evaluation"),
+    ("Bench parameters (edgekit bench flags)", "edgekit.bench.params:BenchParams"),
     ("Measurement (a row of OUT/bench.sqlite)", "edgekit.measurement:Measurement"),
     ("Measurement statistics", "edgekit.measurement:LatencyStats"),
     ("Results (edgekit.results/1)", "edgekit.results:Results"),
