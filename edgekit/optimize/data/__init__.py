@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.optimize.data.dataset import ARRAY_KEYS, Dataset, build, images, match_unlabelled
+from edgekit.optimize.data.dataset import ARRAY_KEYS, Dataset, build, match_unlabelled, to_images
 from edgekit.optimize.data.fashion_mnist import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT, NAMES as _FASHION_NAMES,
                                                  load_fashion_mnist, read_idx)
 from edgekit.optimize.data.images import DEFAULT_IMAGE_SIZE, IMAGE_EXTENSIONS, load_image_folder, load_unlabelled
@@ -51,7 +51,7 @@ def from_arrays(x_train, y_train, x_test, y_test, class_names: Sequence[str] | N
     """A validated Dataset from in-memory arrays (same rules as an .npz file)."""
     ds = build(name, "data arrays", x_train, y_train, x_test, y_test, class_names=class_names)
     if x_unlabelled is not None:
-        ds.x_unlabelled = match_unlabelled(images(x_unlabelled, "x_unlabelled", "data arrays"), ds, "data arrays")
+        ds.x_unlabelled = match_unlabelled(to_images(x_unlabelled, "x_unlabelled", "data arrays"), ds, "data arrays")
     return ds
 
 
@@ -118,7 +118,7 @@ def load_data(spec: str | os.PathLike | Dataset | tuple | list | Mapping | None 
             raise EdgekitError(f"data {str(spec)!r} not found", _DATA_HINT)
     if unlabelled is not None:
         if isinstance(unlabelled, np.ndarray):
-            ds.x_unlabelled = match_unlabelled(images(unlabelled, "unlabelled images", "unlabelled array"), ds,
+            ds.x_unlabelled = match_unlabelled(to_images(unlabelled, "unlabelled images", "unlabelled array"), ds,
                                                "unlabelled array")
         else:
             ds.x_unlabelled = load_unlabelled(unlabelled, image_size=ds.input_shape[:2], channels=ds.input_shape[2])

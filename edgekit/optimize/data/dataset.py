@@ -88,7 +88,7 @@ def hwc(shape: Iterable[int]) -> str:
     return "x".join(str(int(d)) for d in shape)
 
 
-def images(x: np.ndarray, what: str, source: str) -> np.ndarray:
+def to_images(x: np.ndarray, what: str, source: str) -> np.ndarray:
     """Validate and convert images to float32 NHWC in [0, 1]."""
     x = np.asarray(x)
     if x.dtype == bool or x.dtype.kind not in "fiu":
@@ -131,7 +131,7 @@ def images(x: np.ndarray, what: str, source: str) -> np.ndarray:
     )
 
 
-def labels(y: np.ndarray, what: str, source: str) -> np.ndarray:
+def to_labels(y: np.ndarray, what: str, source: str) -> np.ndarray:
     """Validate class ids: (N,) or (N, 1) integers (or whole floats) >= 0 -> int64 (N,)."""
     y = np.asarray(y)
     if y.dtype == bool or y.dtype.kind not in "fiu":
@@ -156,10 +156,10 @@ def labels(y: np.ndarray, what: str, source: str) -> np.ndarray:
 
 def build(name: str, source: str, x_train, y_train, x_test, y_test, class_names: Sequence[str] | None = None) -> Dataset:
     """A validated Dataset from raw arrays (``source`` names them in error messages)."""
-    xtr = images(x_train, "x_train", source)
-    xte = images(x_test, "x_test", source)
-    ytr = labels(y_train, "y_train", source)
-    yte = labels(y_test, "y_test", source)
+    xtr = to_images(x_train, "x_train", source)
+    xte = to_images(x_test, "x_test", source)
+    ytr = to_labels(y_train, "y_train", source)
+    yte = to_labels(y_test, "y_test", source)
     for x, y, split in ((xtr, ytr, "train"), (xte, yte, "test")):
         if len(x) != len(y):
             raise EdgekitError(f"{source}: x_{split} has {len(x)} images but y_{split} has {len(y)} labels",

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.optimize.data.dataset import Dataset, build, hwc, images
+from edgekit.optimize.data.dataset import Dataset, build, hwc, to_images
 
 DEFAULT_IMAGE_SIZE = (96, 96)  # for folders of mixed-size images when no image_size is given
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -152,7 +152,7 @@ def load_unlabelled(path: str | os.PathLike, image_size: tuple[int, int] | int |
             if channels not in (1, 3):
                 raise EdgekitError(f"cannot read images as {channels} channels (only 1 or 3)")
             gray = channels == 1
-        return images(_read_images(files, size, gray), "unlabelled images", str(p))
+        return to_images(_read_images(files, size, gray), "unlabelled images", str(p))
     if not p.is_file():
         raise EdgekitError(f"{p} does not exist", "pass a folder of images or an .npy file")
     try:
@@ -169,7 +169,7 @@ def load_unlabelled(path: str | os.PathLike, image_size: tuple[int, int] | int |
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise EdgekitError(f"cannot read {p}: {exc}", "save a numeric array with np.save (no pickled objects)") from None
-    x = images(arr, "unlabelled images", str(p))
+    x = to_images(arr, "unlabelled images", str(p))
     want_hw = None if image_size is None else _size(image_size, set(), str(p))
     if want_hw is not None and tuple(x.shape[1:3]) != want_hw:
         raise EdgekitError(f"{p}: unlabelled images are {hwc(x.shape[1:3])} but the data's images are {hwc(want_hw)}",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.optimize.data.dataset import ARRAY_KEYS, Dataset, build, images, match_unlabelled
+from edgekit.optimize.data.dataset import ARRAY_KEYS, Dataset, build, match_unlabelled, to_images
 
 NPZ_KEYS = ARRAY_KEYS
 _SAVE_HINT = "save with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)"
@@ -41,5 +41,5 @@ def load_npz(path: str | os.PathLike) -> Dataset:
         raise EdgekitError(f"cannot read {path}: not a valid .npz ({exc})", "re-save it with np.savez") from None
     ds = build(path.stem, str(path), class_names=class_names, **arrays)
     if unlabelled is not None:
-        ds.x_unlabelled = match_unlabelled(images(unlabelled, "x_unlabelled", str(path)), ds, str(path))
+        ds.x_unlabelled = match_unlabelled(to_images(unlabelled, "x_unlabelled", str(path)), ds, str(path))
     return ds
