@@ -1,19 +1,27 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 # Both install what they need (apt packages, venv, pinned pip packages, device image) and are safe to re-run.
+# `make demo` records where its time goes in $(OUT)/demo-stages.tsv and $(OUT)/setup-timings.tsv;
+# `.venv/bin/python benchmarks/demo_time.py --out $(OUT)` prints it as a table.
 SHELL := /bin/bash
 VENV := .venv
 EDGEKIT := $(VENV)/bin/edgekit
 OUT ?= out/demo
+STAGES := $(OUT)/demo-stages.tsv
+
+# $(call timed,STAGE,COMMAND): run COMMAND, append "STAGE<TAB>start<TAB>end<TAB>exit code" to $(STAGES)
+timed = echo '[demo] $(1)'; t0=$$(date +%s.%N); $(2); rc=$$?; printf '%s\t%s\t%s\t%s\n' '$(1)' "$$t0" "$$(date +%s.%N)" "$$rc" >> $(STAGES); exit $$rc
 
 .PHONY: setup demo test clean
 
 setup:
 	@bash scripts/setup.sh
 
-demo: setup
-	$(EDGEKIT) optimize --out $(OUT)
-	$(EDGEKIT) bench $(OUT) --emulator armv7-lowend --threads 1 --runs 30 --warmup 3 --accuracy device --eval-limit 500 --resume
-	$(EDGEKIT) report $(OUT) --html $(OUT)/report.html
+demo:
+	@mkdir -p $(OUT); : > $(STAGES); : > $(OUT)/setup-timings.tsv
+	@$(call timed,setup,EDGEKIT_SETUP_TIMINGS=$(OUT)/setup-timings.tsv bash scripts/setup.sh)
+	@$(call timed,optimize,$(EDGEKIT) optimize --out $(OUT))
+	@$(call timed,bench,$(EDGEKIT) bench $(OUT) --emulator armv7-lowend --threads 1 --runs 30 --warmup 3 --accuracy device --eval-limit 500 --resume)
+	@$(call timed,report,$(EDGEKIT) report $(OUT) --html $(OUT)/report.html)
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

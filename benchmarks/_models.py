@@ -8,7 +8,6 @@ the 0.01 ms rounding of Google's benchmark tool does not matter).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -47,7 +46,9 @@ SIZES = {"small": ("0.35", "96"), "large": ("1.0", "160")}
 
 def bench_models(size: str = "small") -> list[Path]:
     alpha, px = SIZES[size]
-    key = hashlib.sha256((RECIPE + alpha + px).encode()).hexdigest()[:12]
+    from edgekit.digest import sha256_bytes
+
+    key = sha256_bytes((RECIPE + alpha + px).encode())[:12]
     cache = Path(os.environ.get("EDGEKIT_CACHE") or Path.home() / ".cache" / "edgekit") / "bench-models" / key
     if not cache.is_dir():
         cache.parent.mkdir(parents=True, exist_ok=True)

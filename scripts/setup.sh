@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything edgekit needs on Debian bookworm (run as root or with sudo).
 # Safe to re-run: each step checks whether it is already done.
+#
+# Order, so that the slow steps overlap: apt packages; the venv with edgekit's core and [bench] extra
+# (small); then the device image is built in the background (debootstrap: mostly waiting on the Debian
+# mirror) while pip installs the rest ([all,test]: TensorFlow is most of it); then both are waited for.
+# Each step's seconds are printed and, when EDGEKIT_SETUP_TIMINGS names a file, appended to it as
+# "step<TAB>seconds" lines (benchmarks/demo_time.py reads them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +22,16 @@ APT_PACKAGES=(
 )
 
 log() { printf '[setup] %s\n' "$*"; }
+now() { date +%s.%N; }
+# record STEP START: print and (optionally) append the seconds since START
+record() {
+  local secs
+  secs=$(awk -v a="$2" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+  log "$1: ${secs} s"
+  if [[ -n "${EDGEKIT_SETUP_TIMINGS:-}" ]]; then printf '%s\t%s\n' "$1" "$secs" >> "$EDGEKIT_SETUP_TIMINGS"; fi
+}
 
+t=$(now)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   [[ "$p" == \#* ]] && continue
@@ -28,39 +43,77 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+record apt "$t"
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 VENV=.venv
 STAMP="$VENV/.edgekit-installed"
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+pip_quiet() { "$VENV/bin/pip" install -q "$@" 2>&1 | grep -v -E '^WARNING: Location .* is ignored' || true; }
+
+t=$(now)
 if [[ ! -x "$VENV/bin/python" ]]; then
   log "creating $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
-if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
-  log "pip: installing edgekit and its pinned dependencies"
+need_pip=0
+[[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] || need_pip=1
+if ((need_pip)); then
   # tensorflow-cpu and tensorflow provide the same module; keep only the pinned one.
   "$VENV/bin/pip" uninstall -y -q tensorflow-cpu >/dev/null 2>&1 || true
-  "$VENV/bin/pip" install -q -e '.[test]' 2>&1 | grep -v -E '^WARNING: Location .* is ignored' || true
+  # the small part first: what `edgekit emulator build` needs (core + [bench])
+  log "pip: installing edgekit[bench] (the device image build needs it)"
+  pip_quiet -e '.[bench]'
+fi
+record "venv + edgekit[bench]" "$t"
+
+# The instruction-counting qemu TCG plugin (edgekit bench --metric instructions): compiled with gcc
+# into ${EDGEKIT_CACHE:-~/.cache/edgekit}/plugins/insn_count-<source hash>.so (rebuilt when its source
+# changes; needs no headers: it declares the few qemu plugin API functions it uses).
+t=$(now)
+"$VENV/bin/python" -m edgekit.emulator.counting build >/dev/null
+record "counting plugin" "$t"
+
+# The emulated armv7 device: registers qemu-arm with binfmt_misc and builds the device image into
+# ${EDGEKIT_CACHE:-~/.cache/edgekit}/images/<recipe key>/ (about 2 min once; instant when cached).
+# It runs in the background while pip installs TensorFlow.
+image_pid=""
+image_log=$(mktemp -t edgekit-image-build.XXXXXX)
+t_image=$(now)
+if [[ $(id -u) -eq 0 ]]; then
+  "$VENV/bin/edgekit" emulator build >"$image_log" 2>&1 &
+  image_pid=$!
+else
+  log "not root: skipping the emulated device image (run: sudo $VENV/bin/edgekit emulator build)"
+fi
+cleanup() {
+  if [[ -n "$image_pid" ]]; then kill "$image_pid" 2>/dev/null || true; fi
+  rm -f "$image_log"
+}
+trap cleanup EXIT
+
+t=$(now)
+if ((need_pip)); then
+  log "pip: installing edgekit[all,test] and its pinned dependencies"
+  pip_quiet -e '.[all,test]'
   # tflite_runtime first (importing it after tensorflow breaks it); TF's start-up noise is hidden unless it fails
   if ! check=$("$VENV/bin/python" -c "import tflite_runtime.interpreter, edgekit, tensorflow_model_optimization" 2>&1); then
     echo "$check" >&2; echo "[setup] pip install failed" >&2; exit 1
   fi
   echo "$want" > "$STAMP"
 fi
+record "pip edgekit[all,test]" "$t"
 
-# The instruction-counting qemu TCG plugin (edgekit bench --metric instructions): compiled with gcc
-# into ${EDGEKIT_CACHE:-~/.cache/edgekit}/plugins/insn_count-<source hash>.so (rebuilt when its source
-# changes; needs no headers: it declares the few qemu plugin API functions it uses).
-"$VENV/bin/python" -m edgekit.emulator.counting build >/dev/null
-
-# The emulated armv7 device: registers qemu-arm with binfmt_misc and builds the device image into
-# ${EDGEKIT_CACHE:-~/.cache/edgekit}/images/<recipe key>/ (about 2 min once; instant when cached).
-if [[ $(id -u) -eq 0 ]]; then
-  "$VENV/bin/edgekit" emulator build >/dev/null
-else
-  log "not root: skipping the emulated device image (run: sudo $VENV/bin/edgekit emulator build)"
+if [[ -n "$image_pid" ]]; then
+  if ! wait "$image_pid"; then
+    image_pid=""
+    cat "$image_log" >&2
+    echo "[setup] building the device image failed" >&2
+    exit 1
+  fi
+  image_pid=""
+  record "device image (in the background)" "$t_image"
 fi
 
 log "ready"
