@@ -20,7 +20,7 @@ demo:
 	@mkdir -p $(OUT); : > $(STAGES); : > $(OUT)/setup-timings.tsv
 	@$(call timed,setup,EDGEKIT_SETUP_TIMINGS=$(OUT)/setup-timings.tsv bash scripts/setup.sh)
 	@$(call timed,optimize,$(EDGEKIT) optimize --out $(OUT))
-	@$(call timed,bench,$(EDGEKIT) bench $(OUT) --emulator armv7-lowend --threads 1 --runs 30 --warmup 3 --accuracy device --eval-limit 500 --resume)
+	@$(call timed,bench,$(EDGEKIT) bench $(OUT) --emulator armv7-lowend --threads 1 --runs 30 --warmup 3 --accuracy device --eval-limit 200 --resume)
 	@$(call timed,report,$(EDGEKIT) report $(OUT) --html $(OUT)/report.html)
 
 test: setup

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,7 +139,7 @@ def print_tables(console: Console, out: Path, compare: Path | None) -> None:
     for stage, step, secs, note in rows(out):
         share = "" if total in (None, 0) or secs is None else f"{100 * secs / total:.1f}%"
         style = "bold" if step == "(stage wall time)" else None
-        t.add_row(stage, step, "—" if secs is None else f"{secs:,.1f}", share, note, style=style)
+        t.add_row(stage, escape(step), "—" if secs is None else f"{secs:,.1f}", share, escape(note), style=style)
     if total is not None:
         t.add_row("demo", "(total)", f"{total:,.1f}", "100%", f"{total / 60:.1f} min", style="bold")
     console.print(t)
@@ -153,7 +154,7 @@ def print_tables(console: Console, out: Path, compare: Path | None) -> None:
         for name in sorted(set(mine) | set(theirs)):
             a, b = mine.get(name), theirs.get(name)
             d = "—" if a is None or b is None else f"{100 * (a - b):+.2f}"
-            c.add_row(name, "—" if a is None else f"{100 * a:.2f}%", "—" if b is None else f"{100 * b:.2f}%", d)
+            c.add_row(escape(name), "—" if a is None else f"{100 * a:.2f}%", "—" if b is None else f"{100 * b:.2f}%", d)
         console.print(c)
         theirs_stages = stage_seconds(compare)
         if theirs_stages:

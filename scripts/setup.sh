@@ -2,22 +2,28 @@
 # Installs everything edgekit needs on Debian bookworm (run as root or with sudo).
 # Safe to re-run: each step checks whether it is already done.
 #
-# Order, so that the slow steps overlap: apt packages; the venv with edgekit's core and [bench] extra
-# (small); then the device image is built in the background (debootstrap: mostly waiting on the Debian
-# mirror) while pip installs the rest ([all,test]: TensorFlow is most of it); then both are waited for.
+# Order, so that the slow steps overlap: the apt packages the device image needs (the others install
+# in the background); the venv with edgekit's core and [bench] extra (small); then the device image is
+# built in the background (debootstrap) while pip installs the rest ([all,test]: TensorFlow is most
+# of it); then everything is waited for.
 # Each step's seconds are printed and, when EDGEKIT_SETUP_TIMINGS names a file, appended to it as
 # "step<TAB>seconds" lines (benchmarks/demo_time.py reads them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(
-  dataset-fashion-mnist   # the built-in default data set (IDX files)
-  adb                     # the real adb client and server
+# What the device image build needs comes first (small); the rest installs in the background while
+# the venv is made and the image builds (as root; with sudo it stays in the foreground: no prompt in
+# the background).
+IMAGE_APT=(
+  debootstrap             # builds the armhf device image
   qemu-user-static        # armv7 emulation for the device image (chroot + binfmt)
   qemu-user               # dynamic qemu-arm (loads TCG plugins)
   binfmt-support
-  debootstrap             # builds the armhf device image
   gcc make                # gcc also builds the instruction-counting qemu plugin
+)
+OTHER_APT=(
+  dataset-fashion-mnist   # the built-in default data set (IDX files)
+  adb                     # the real adb client and server
   chromium                # headless check of the HTML report
 )
 
@@ -30,20 +36,49 @@ record() {
   log "$1: ${secs} s"
   if [[ -n "${EDGEKIT_SETUP_TIMINGS:-}" ]]; then printf '%s\t%s\n' "$1" "$secs" >> "$EDGEKIT_SETUP_TIMINGS"; fi
 }
+missing_of() {
+  local p
+  for p in "$@"; do
+    [[ "$p" == \#* ]] && continue
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
+SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+apt_install() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+mapfile -t missing_image < <(missing_of "${IMAGE_APT[@]}")
+mapfile -t missing_other < <(missing_of "${OTHER_APT[@]}")
+apt_pid=""
+apt_log=$(mktemp -t edgekit-apt.XXXXXX)
+image_pid=""
+image_log=$(mktemp -t edgekit-image-build.XXXXXX)
+cleanup() {
+  if [[ -n "$image_pid" ]]; then kill "$image_pid" 2>/dev/null || true; fi
+  if [[ -n "$apt_pid" ]]; then wait "$apt_pid" 2>/dev/null || true; fi   # never leave dpkg half-done
+  rm -f "$image_log" "$apt_log"
+}
+trap cleanup EXIT
 
 t=$(now)
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  [[ "$p" == \#* ]] && continue
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-  log "apt: installing ${missing[*]}"
+if ((${#missing_image[@]} + ${#missing_other[@]})); then
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-record apt "$t"
+if ((${#missing_image[@]})); then
+  log "apt: installing ${missing_image[*]}"
+  apt_install "${missing_image[@]}"
+fi
+record "apt (image tools)" "$t"
+t_apt=$(now)
+if ((${#missing_other[@]})); then
+  log "apt: installing ${missing_other[*]}${SUDO:+ (foreground: sudo)}"
+  if [[ -z "$SUDO" ]]; then
+    apt_install "${missing_other[@]}" >"$apt_log" 2>&1 &
+    apt_pid=$!
+  else
+    apt_install "${missing_other[@]}"
+    record "apt (the rest)" "$t_apt"
+  fi
+fi
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
@@ -78,8 +113,6 @@ record "counting plugin" "$t"
 # The emulated armv7 device: registers qemu-arm with binfmt_misc and builds the device image into
 # ${EDGEKIT_CACHE:-~/.cache/edgekit}/images/<recipe key>/ (about 2 min once; instant when cached).
 # It runs in the background while pip installs TensorFlow.
-image_pid=""
-image_log=$(mktemp -t edgekit-image-build.XXXXXX)
 t_image=$(now)
 if [[ $(id -u) -eq 0 ]]; then
   "$VENV/bin/edgekit" emulator build >"$image_log" 2>&1 &
@@ -87,12 +120,6 @@ if [[ $(id -u) -eq 0 ]]; then
 else
   log "not root: skipping the emulated device image (run: sudo $VENV/bin/edgekit emulator build)"
 fi
-cleanup() {
-  if [[ -n "$image_pid" ]]; then kill "$image_pid" 2>/dev/null || true; fi
-  rm -f "$image_log"
-}
-trap cleanup EXIT
-
 t=$(now)
 if ((need_pip)); then
   log "pip: installing edgekit[all,test] and its pinned dependencies"
@@ -104,6 +131,17 @@ if ((need_pip)); then
   echo "$want" > "$STAMP"
 fi
 record "pip edgekit[all,test]" "$t"
+
+if [[ -n "$apt_pid" ]]; then
+  if ! wait "$apt_pid"; then
+    apt_pid=""
+    cat "$apt_log" >&2
+    echo "[setup] apt-get install failed" >&2
+    exit 1
+  fi
+  apt_pid=""
+  record "apt (the rest, in the background)" "$t_apt"
+fi
 
 if [[ -n "$image_pid" ]]; then
   if ! wait "$image_pid"; then

@@ -56,4 +56,5 @@ def test_the_script_prints_the_table_and_an_accuracy_comparison(tmp_path):
                            "--compare", str(other)], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "teacher training" in proc.stdout and "12.6 min" in proc.stdout   # 754 s in all
+    assert "venv + edgekit[bench]" in proc.stdout   # step names are text, not rich markup
     assert "+0.22" in proc.stdout and "90.13%" in proc.stdout and "89.91%" in proc.stdout
