@@ -10,8 +10,8 @@ Public API::
     write_eval(variant_dir, evaluation) -> Evaluation    # variant_dir/eval.json, atomically
     to_probabilities(outputs) -> (probabilities, "probabilities" | "logits")
 
-The result is an :class:`edgekit.variant.Evaluation` (``edgekit.eval/1``; the seconds the evaluation
-took are kept under its ``seconds`` key); ``outputs`` is the (N, num_classes) float32 probability
+The result is an :class:`edgekit.variant.Evaluation` (``edgekit.eval/1``, with the ``seconds`` the
+evaluation took); ``outputs`` is the (N, num_classes) float32 probability
 matrix on ``dataset.x_test`` (None when the model failed) — pass the float32 baseline's as
 ``baseline_outputs`` when evaluating the other variants.
 
@@ -93,7 +93,7 @@ def evaluate(
 
     def result(status: str, error: str | None = None, **found) -> Evaluation:
         return Evaluation(status=status, error=error, n=int(n), baseline=baseline, sha256=sha,
-                          extra={"seconds": round(time.monotonic() - t0, 3)}, **found)
+                          seconds=round(time.monotonic() - t0, 3), **found)
 
     try:
         raw = predict(path, x, batch_size=batch_size, timeout=timeout)

@@ -14,7 +14,6 @@ import shutil
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 from edgekit._version import __version__
 from edgekit.clock import utc_now
@@ -58,16 +57,12 @@ def make_manifest(v: VariantSpec, data: bytes, *, recipe: Recipe, base: str, sou
                   training_seconds: float, timings: dict[str, float] | None = None) -> Manifest:
     """The manifest of variant ``v`` whose .tflite bytes are ``data`` (ops, sizes and weights read from them).
 
-    ``timings`` (seconds per step of making it: train, convert, check) is kept under the manifest's
-    ``timings`` key (``Manifest.extra``), next to ``training_seconds``.
+    ``timings``: seconds per step of making it (train, convert, check), ``Manifest.timings``.
     """
     from edgekit.tflite.inspect import read_model_info, weight_stats
 
     info = read_model_info(data)
     stats = weight_stats(data)
-    extra: dict[str, Any] = {}
-    if timings:
-        extra["timings"] = {k: round(float(s), 3) for k, s in timings.items()}
     return Manifest(
         name=v.name,
         chain=[s.to_dict() for s in v.chain],
@@ -92,7 +87,7 @@ def make_manifest(v: VariantSpec, data: bytes, *, recipe: Recipe, base: str, sou
         data=data_name,
         inputs_key=inputs_key,
         created=utc_now(),
-        extra=extra,
+        timings={k: round(float(secs), 3) for k, secs in (timings or {}).items()},
     )
 
 

@@ -141,6 +141,7 @@ def test_cli_prints_a_line_per_variant_as_it_finishes(tmp_path, tiny_model, smal
     assert all({"check", "evaluate", "convert", "train"} <= set(t) for t in timings["variants"].values())
     manifest = read_json(out / "variants" / "pruned" / "manifest.json")
     assert manifest["timings"]["train"] > 0 and manifest["timings"]["check"] > 0
+    assert read_json(out / "variants" / "pruned" / "eval.json")["seconds"] > 0
     # a re-run: every variant is one "unchanged, skipped" line, nothing else to do
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-2000:]
