@@ -21,6 +21,9 @@ import time
 from typing import IO, Any
 
 
+RECENT = 5  # steps the ETA averages over
+
+
 def _clock(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
@@ -41,6 +44,7 @@ class StepProgress:
         self._bar: Any = None
         self._rows: dict[str, Any] = {}
         self._overall: Any = None
+        self._stamps: list[float] = []
 
     # -- context --------------------------------------------------------------------------------
     def __enter__(self) -> "StepProgress":
@@ -85,6 +89,7 @@ class StepProgress:
         """One step finished: the overall count advances; without a terminal, one line is printed."""
         with self._lock:
             self.finished += 1
+            self._stamps.append(time.monotonic())
             if not self.enabled:
                 return
             if self._bar is not None:
@@ -113,9 +118,13 @@ class StepProgress:
         return self._rows[key]
 
     def eta_seconds(self) -> float | None:
+        """Remaining steps x the mean time of the last few steps (a long first step, such as training
+        the teacher, does not dominate the estimate for the short steps after it)."""
         if not self.finished or self.total <= self.finished:
             return None if not self.finished else 0.0
-        per = (time.monotonic() - self._t0) / self.finished
+        stamps = [self._t0, *self._stamps]
+        recent = stamps[-(RECENT + 1):]
+        per = (recent[-1] - recent[0]) / (len(recent) - 1)
         return per * (self.total - self.finished)
 
     def _line(self, text: str, counted: bool = True) -> None:
