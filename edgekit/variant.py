@@ -95,6 +95,8 @@ class Manifest(_FileRecord):
         data             str|null  the data set the variant was made from (e.g. "fashion-mnist")
         inputs_key       str     hash of everything the variant depends on (skip-if-unchanged)
         created          str     ISO-8601 UTC
+        study            str|null  the edgekit search study that made it (null: a recipe variant)
+        trial            int|null  its trial number in that study
         extra            dict    keys this edgekit does not know (kept, written back unchanged)
     """
 
@@ -121,6 +123,8 @@ class Manifest(_FileRecord):
     data: str | None = None
     inputs_key: str = ""
     created: str = ""
+    study: str | None = None
+    trial: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
