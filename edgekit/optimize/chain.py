@@ -77,6 +77,15 @@ class Builder:
     def teacher_cached(self) -> bool:
         return not self.p.default_model or self.teacher_cache().exists()
 
+    def shipped_teacher(self, model) -> dict | None:
+        """Load the shipped trained default teacher into ``model`` when it was made for this run's inputs."""
+        from edgekit.optimize import models, pretrained
+        from edgekit.optimize.plan import teacher_epochs
+
+        key = pretrained.teacher_key(model, self.p.dataset, epochs=teacher_epochs(self.p.recipe),
+                                     seed=self.p.seed, training=models.TEACHER_TRAINING)
+        return pretrained.load_if_matching(model, key)
+
     def base(self):
         from edgekit.optimize import models
         from edgekit.optimize.plan import teacher_epochs
@@ -88,8 +97,12 @@ class Builder:
             self.base_model = model
             return model
         cache = self.teacher_cache()
+        shipped = None if cache.exists() else self.shipped_teacher(model)
         if cache.exists():
             model.load_weights(cache)
+        elif shipped is not None:
+            self.progress.done("teacher", f"the built-in default model ships trained ({shipped['epochs']} epochs, "
+                                          f"{shipped['test_accuracy']:.2%} on the test set): not retrained")
         else:
             epochs = teacher_epochs(self.p.recipe)
             t0 = time.monotonic()
