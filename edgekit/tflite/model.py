@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flatbuffers import number_types as N
 from tflite.Model import Model
 
 from edgekit.errors import EdgekitError
@@ -113,8 +114,16 @@ def _quant(q: Any) -> dict[str, Any] | None:
     }
 
 
+def _raw_builtin_code(oc: Any) -> int:
+    """``OperatorCode.builtin_code`` as stored (0 when absent). The ``tflite`` package's ``BuiltinCode()``
+    returns ``DeprecatedBuiltinCode()`` instead whenever the stored code is below 127, which names every
+    opcode of writers that omit the deprecated field (litert-quantizer's DEQUANTIZE) ADD."""
+    o = oc._tab.Offset(10)
+    return int(oc._tab.Get(N.Int32Flags, o + oc._tab.Pos)) if o else 0
+
+
 def _opcode(oc: Any) -> dict[str, Any]:
-    code = max(int(oc.DeprecatedBuiltinCode()), int(oc.BuiltinCode()))
+    code = max(int(oc.DeprecatedBuiltinCode()), _raw_builtin_code(oc))
     custom = _text(oc.CustomCode())
     name = builtin_op_name(code)
     if name == "CUSTOM" and custom:
