@@ -10,7 +10,9 @@ A device profile may carry a ``[cost_model]`` table (see ``devices/README.md``):
     alu = 0.75
     ...
 
-``estimate(classes, model)`` = sum(count[class] * cycles[class]) / clock. It is an **estimate**:
+``estimate(classes, model)`` = sum(count[class] * cycles[class]) * calibration / clock, where the
+optional ``calibration`` (default 1) is a single factor fitted on published latencies of real phones
+(``benchmarks/cost_model.py``, calibration rows only; docs/cost-model.md). It is an **estimate**:
 a per-class average cost, blind to cache misses, dependency stalls and dual-issue pairing of the
 actual code. Use it to compare variants and to gate; never present it as a measured phone latency
 (every label says "est.").
@@ -40,10 +42,16 @@ class CostModel:
     profile: str | None = None
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    calibration: float = 1.0
+
+    @property
+    def label(self) -> str:
+        """``est. Cortex-A7 @1.3 GHz``: what every estimated latency is labelled with."""
+        return f"{ESTIMATE_LABEL} {self.core} @{self.clock_mhz / 1000:g} GHz"
 
     def as_dict(self) -> dict[str, Any]:
         return {"core": self.core, "clock_mhz": self.clock_mhz, "cycles": dict(self.cycles),
-                "sources": list(self.sources), "profile": self.profile}
+                "sources": list(self.sources), "profile": self.profile, "calibration": self.calibration}
 
 
 def _number(v: Any) -> bool:
@@ -80,13 +88,16 @@ def from_table(table: Mapping[str, Any], where: str = "cost_model", profile: str
     if missing:
         raise EdgekitError(f"{where}: cost_model.cycles lacks {', '.join(missing)}",
                            hint=f"give cycles for every class: {', '.join(CLASSES)}")
+    calibration = table.get("calibration", 1.0)
+    if not _number(calibration) or calibration <= 0:
+        raise EdgekitError(f"{where}: cost_model.calibration must be a positive number, not {calibration!r}")
     sources = table.get("sources", [])
     if isinstance(sources, str):
         sources = [sources]
     if not isinstance(sources, (list, tuple)):
         raise EdgekitError(f"{where}: cost_model.sources must be a list of strings (where the cycle figures come from)")
     return CostModel(core=core, clock_mhz=float(clock), cycles=out, sources=tuple(str(s) for s in sources),
-                     profile=profile, notes=str(table.get("notes", "")))
+                     profile=profile, notes=str(table.get("notes", "")), calibration=float(calibration))
 
 
 def load(profile: str | Path | Profile) -> CostModel | None:
@@ -106,9 +117,17 @@ def estimate(classes: Mapping[str, int | float], model: CostModel) -> dict[str, 
         if cls == "total":
             continue
         cycles += float(n) * model.cycles.get(cls, model.cycles.get("other", 1.0))
+    cycles *= model.calibration
     ms = cycles / (model.clock_mhz * 1e3)
     return {"estimate": True, "core": model.core, "clock_mhz": model.clock_mhz, "cycles": round(cycles),
-            "ms": ms, "profile": model.profile}
+            "ms": ms, "profile": model.profile, "calibration": model.calibration, "label": model.label}
+
+
+def label_of(est: Mapping[str, Any]) -> str:
+    """The label of an ``estimate()`` result (also of one stored before labels were): ``est. Cortex-A7 @1.3 GHz``."""
+    if est.get("label"):
+        return str(est["label"])
+    return f"{ESTIMATE_LABEL} {est.get('core') or '?'} @{float(est.get('clock_mhz') or 0) / 1000:g} GHz"
 
 
 def mix(classes: Mapping[str, int | float]) -> dict[str, float]:

@@ -36,8 +36,8 @@ from typing import Any, Callable
 
 from edgekit.errors import EdgekitError
 from edgekit.report.readers import (
-    read_accuracy, read_accuracy_drop, read_estimated_latency, read_gzip_size, read_instructions, read_latency,
-    read_memory, read_size,
+    read_accuracy, read_accuracy_drop, read_emulated_latency, read_estimated_latency, read_gzip_size, read_instructions,
+    read_latency, read_memory, read_size,
 )
 from edgekit.report.units import (  # noqa: F401  (re-exported: the stable formatting API)
     NONE, UnitError, change_exact, change_pct, change_points, fmt_accuracy, fmt_count, fmt_estimate_ms, fmt_mib,
@@ -50,6 +50,8 @@ from edgekit.report.units import (  # noqa: F401  (re-exported: the stable forma
 SIZES = ("raw", "gzip")
 ACCURACIES = ("host", "device")
 PERCENTILES = ("p50", "p90", "p99", "mean")
+LATENCY_SOURCES = ("auto", "estimate", "wall")
+EMULATED_LABEL = "emulated (qemu)"
 
 
 @dataclass
@@ -63,6 +65,9 @@ class Selection:
         device      str|null  serial, profile, model or codename (null: the only device measured)
         threads     int|null  thread count of the measurement (null: the fewest measured)
         percentile  str       "p50" | "p90" | "p99" | "mean" (the latency metric)
+        latency_source  str   "auto" (emulated device: the estimate; real phone: measured) | "estimate" | "wall"
+        estimate_label  str|null  filled in: "est. Cortex-A7 @1.3 GHz" when latency is the estimate
+        emulated    bool|null filled in: the selected device is emulated (memory is then the model's share)
     """
 
     size: str = "raw"
@@ -70,6 +75,9 @@ class Selection:
     device: str | None = None
     threads: int | None = None
     percentile: str = "p50"
+    latency_source: str = "auto"
+    estimate_label: str | None = None
+    emulated: bool | None = None
 
     def validate(self) -> "Selection":
         if self.size not in SIZES:
@@ -78,6 +86,8 @@ class Selection:
             raise EdgekitError(f"--accuracy must be host or device, not {self.accuracy!r}")
         if self.percentile not in PERCENTILES:
             raise EdgekitError(f"--percentile must be p50, p90, p99 or mean, not {self.percentile!r}")
+        if self.latency_source not in LATENCY_SOURCES:
+            raise EdgekitError(f"latency source must be auto, estimate or wall, not {self.latency_source!r}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):
             raise EdgekitError(f"--threads must be a whole number of at least 1, not {self.threads!r}")
         return self
@@ -171,16 +181,29 @@ class Metric:
         return self.miss(value, limit) <= self.tolerance(limit)
 
     def label_for(self, sel: Selection) -> str:
-        """The label with the selection filled in: ``size (gzip)``, ``latency p90``."""
-        return self.label.format(size=sel.size, accuracy=sel.accuracy, percentile=sel.percentile)
+        """The label with the selection filled in: ``size (gzip)``, ``latency p90``; the headline
+        latency of an emulated device ``latency, est. Cortex-A7 @1.3 GHz`` (or ``latency p50,
+        emulated (qemu)`` without an estimate), its memory ``memory, model's share (emulated)``."""
+        if self.name == "latency" and sel.latency_source == "estimate":
+            return f"latency, {sel.estimate_label or 'est.'}"
+        text = self.label.format(size=sel.size, accuracy=sel.accuracy, percentile=sel.percentile)
+        if self.name == "latency" and sel.emulated:
+            return f"{text}, {EMULATED_LABEL}"
+        if self.name == "memory" and sel.emulated:
+            return "memory, model's share (peak − empty run, emulated)"
+        return text
 
     def short_for(self, sel: Selection) -> str:
         if self.name == "size":
             return "gzip size" if sel.size == "gzip" else "size"
         if self.name == "accuracy":
             return "dev. acc." if sel.accuracy == "device" else "accuracy"
+        if self.name == "latency" and sel.latency_source == "estimate":
+            return "est. ms"
         if self.name == "latency":
-            return sel.percentile if sel.percentile != "mean" else "mean lat."
+            return (sel.percentile if sel.percentile != "mean" else "mean lat.") + (" emul." if sel.emulated else "")
+        if self.name == "memory" and sel.emulated:
+            return "model mem."
         return self.short or self.label_for(sel)
 
     def to_dict(self) -> dict[str, Any]:
@@ -211,6 +234,9 @@ _ENTRIES = [
     Metric("estimated_latency", "est. latency", "ms", "lower", parse_latency_ms, fmt_estimate_ms, fmt_ms, change_pct,
            read_estimated_latency, device=True, exact=True, selected_by=("device", "threads"), short="est. ms",
            aliases=("estimate",)),
+    Metric("emulated_latency", "latency {percentile}, " + EMULATED_LABEL, "ms", "lower", parse_latency_ms, fmt_ms, fmt_ms,
+           change_pct, read_emulated_latency, device=True, selected_by=("device", "threads", "percentile"),
+           short="qemu ms", aliases=("qemu", "wall")),
 ]
 METRICS: dict[str, Metric] = {}
 LIMIT_KEYS: dict[str, Metric] = {}
@@ -284,4 +310,20 @@ def resolve_selection(results: Any, sel: Selection, metrics: list[str]) -> Selec
         sel.device = meas[0].name
     if sel.threads is None:  # several thread counts (bench sweeps 1,2 by default): the fewest, shown in every label
         sel.threads = min(d.threads for d in meas)
+    return headline(sel, [d for d in meas if d.matches(sel.device, sel.threads)])
+
+
+def headline(sel: Selection, meas: list[Any]) -> Selection:
+    """The per-kind headline rule, filled into ``sel``: on an emulated device latency is the cost
+    model's estimate (when the measurements carry one; labelled ``est. <core> @<GHz>``) and memory
+    the model's share; on a real phone both are the measured ones."""
+    sel.emulated = any(d.emulated for d in meas) if meas else None
+    est = next(((d.instructions or {}).get("estimate") for d in meas
+                if d.emulated and ((d.instructions or {}).get("estimate") or {}).get("ms") is not None), None)
+    if sel.latency_source == "auto":
+        sel.latency_source = "estimate" if est else "wall"
+    if sel.latency_source == "estimate" and est:
+        from edgekit.costmodel import label_of
+
+        sel.estimate_label = label_of(est)
     return sel

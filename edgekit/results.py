@@ -66,6 +66,11 @@ def _bench_model_limits(runner: str, have: dict[str, Any], unavailable: dict[str
     return {**{k: f"benchmark_model reports p5/p50/p95, not {k}" for k in missing}, **unavailable}
 
 
+def _emulated(dev: dict[str, Any], instructions: Any) -> bool | None:
+    """Ran on an emulated device: bench's flag, else a counted run (only qemu counts), else unknown."""
+    return bool(dev["emulated"]) if dev.get("emulated") is not None else (True if instructions else None)
+
+
 @dataclass
 class DeviceSummary:
     """One device measurement of a variant, summarised (newest per serial, threads, runner and metric).
@@ -88,9 +93,12 @@ class DeviceSummary:
         cv                  float|null  coefficient of variation of the timed runs
         init_ms             float|null  interpreter creation + allocate
         first_inference_ms  float|null
-        peak_memory_mb      float|null  MiB, the whole process
+        peak_memory_mb      float|null  MiB, the whole process (under qemu-user: qemu's own memory included)
+        memory_share_mb     float|null  MiB, the model's share: peak minus the empty run (same python3 + runtime, no model)
+        empty_run_mb        float|null  MiB, peak of the empty run on this device (emulated: qemu + python + runtime)
+        emulated            bool|null   measured on an emulated device (qemu): latency headline is the estimate
         accuracy            float|null  on-device top-1
-        instructions        dict|null   counted runs: per_invoke, classes, estimate {core, clock_mhz, ms} ...
+        instructions        dict|null   counted runs: per_invoke, classes, estimate {core, clock_mhz, ms, label}, ops ...
         metric              str         "latency" | "instructions": what the run was for
         finished            str|null    ISO-8601 UTC
         unavailable         dict        {statistic: why} for mean/p50/p90/p99/cv the runner cannot provide
@@ -114,6 +122,9 @@ class DeviceSummary:
     init_ms: float | None = None
     first_inference_ms: float | None = None
     peak_memory_mb: float | None = None
+    memory_share_mb: float | None = None
+    empty_run_mb: float | None = None
+    emulated: bool | None = None
     accuracy: float | None = None
     instructions: dict[str, Any] | None = None
     metric: str = "latency"
@@ -146,6 +157,7 @@ class DeviceSummary:
     def from_measurement(cls, meas: Any) -> "DeviceSummary":
         """The summary of one :class:`edgekit.measurement.Measurement` (no raw latency list)."""
         dev = meas.device or {}
+        mem = (meas.detail or {}).get("memory") or {}
         stats = meas.stats
         values = {f"{k}_ms" if k != "cv" else k: stats.get(k) for k in SUMMARY_STATS}
         unavailable = {k: why for k, why in stats.unavailable.items() if k in SUMMARY_STATS}
@@ -154,7 +166,9 @@ class DeviceSummary:
             abi=dev.get("abi") or dev.get("ABI"), threads=int(meas.threads), runner=meas.runner,
             status=meas.status, reason=meas.reason, runs=stats.runs or len(meas.latencies_ms or []),
             **values, init_ms=meas.init_ms, first_inference_ms=meas.first_inference_ms,
-            peak_memory_mb=meas.peak_memory_mb, accuracy=meas.accuracy, instructions=meas.instructions,
+            peak_memory_mb=meas.peak_memory_mb, memory_share_mb=mem.get("model_share_mb"),
+            empty_run_mb=mem.get("empty_run_mb"), emulated=_emulated(dev, meas.instructions),
+            accuracy=meas.accuracy, instructions=meas.instructions,
             metric=meas.metric, finished=meas.finished,
             unavailable=_bench_model_limits(meas.runner, values, unavailable),
         )
@@ -347,19 +361,6 @@ def build_results(variants: list[Any], measurements: list[Any] | None = None, so
     return Results(records, baseline=baseline, source=source, created=utc_now(), warnings=warnings)
 
 
-def load_measurements(db: Path) -> list[Any]:
-    """Measurements from a bench.sqlite, old rows included (the bench store: sqlite3, nothing of [bench])."""
-    from edgekit.bench.store import Store
-
-    try:
-        with Store(db, readonly=True) as store:
-            return list(store.all())
-    except EdgekitError:
-        raise
-    except Exception as exc:
-        raise EdgekitError(f"cannot read measurements from {db}: {exc}", "re-run `edgekit bench` or delete the damaged file")
-
-
 def load_results(path: str | Path, measurements: list[Any] | None = None) -> Results:
     """Results from an OUT dir, OUT/variants, one variant dir, or a results / report JSON file.
 
@@ -387,5 +388,7 @@ def load_results(path: str | Path, measurements: list[Any] | None = None) -> Res
         # OUT/variants/<name> (one variant), OUT, or OUT/variants
         out = path.parent.parent if (path / "manifest.json").exists() else path if (path / "variants").is_dir() else path.parent
         db = out / BENCH_DB
+        from edgekit.bench.store import load_measurements   # sqlite3 only, nothing of [bench]
+
         measurements = load_measurements(db) if db.exists() else []
     return build_results(variants, measurements, source=str(path))

@@ -36,6 +36,20 @@ def probe(dev: Any) -> str | None:
     return None
 
 
+def _parse_banner(banner: str) -> dict[str, str]:
+    info = {}
+    for part in banner.split()[2:]:
+        k, _, v = part.partition("=")
+        info[k] = v
+    return info
+
+
+def probe_info(dev: Any) -> dict[str, str] | None:
+    """The counted route's banner fields (plugin, cpu, profile ...) on the emulated device, else None."""
+    banner = probe(dev)
+    return None if banner is None else _parse_banner(banner)
+
+
 def require(dev: Any) -> dict[str, str]:
     banner = probe(dev)
     if banner is None:
@@ -44,11 +58,7 @@ def require(dev: Any) -> dict[str, str]:
             "emulated ARMv7 CPU (qemu), which a real phone does not have",
             hint="measure with --emulator [PROFILE], or use --metric latency on this device",
         )
-    info = {}
-    for part in banner.split()[2:]:
-        k, _, v = part.partition("=")
-        info[k] = v
-    return info
+    return _parse_banner(banner)
 
 
 def command(script_argv: Sequence[str], out_remote: str, cwd: str) -> str:
@@ -57,7 +67,8 @@ def command(script_argv: Sequence[str], out_remote: str, cwd: str) -> str:
     return shell_join([COMMAND, "--out", out_remote, "--cwd", cwd, "--", *script_argv])
 
 
-def collect(dev: Any, m: Any, counts_remote: str, warmup: int, runs: int, probe_info: dict[str, str] | None) -> None:
+def collect(dev: Any, m: Any, counts_remote: str, warmup: int, runs: int, probe_info: dict[str, str] | None,
+            op_names: Sequence[str] = ()) -> None:
     """Pull the count log of a counted run into ``m.instructions`` (also after a failure: the marks
     reached so far survive) and remove it from the device."""
     import tempfile
@@ -77,14 +88,15 @@ def collect(dev: Any, m: Any, counts_remote: str, warmup: int, runs: int, probe_
         dev.shell(["rm", "-f", counts_remote])
     except DeviceLost:
         pass
-    apply_log(m, text, warmup, runs, probe_info)
+    apply_log(m, text, warmup, runs, probe_info, op_names)
 
 
-def apply_log(m: Any, text: str, warmup: int, runs: int, probe_info: dict[str, str] | None) -> None:
+def apply_log(m: Any, text: str, warmup: int, runs: int, probe_info: dict[str, str] | None,
+              op_names: Sequence[str] = ()) -> None:
     """``m.instructions`` from a count log, with a warning when no invoke was reached or the timed
     invokes differ by more than 1%."""
     profile = (m.device or {}).get("profile") or (probe_info or {}).get("profile")
-    m.instructions = record(text, warmup, runs, profile, probe_info)
+    m.instructions = record(text, warmup, runs, profile, probe_info, op_names)
     if m.instructions.get("per_invoke") is None:
         m.warnings.append("the counted run reached no invoke: no per-invoke instruction count")
     elif (m.instructions.get("timed_spread") or 0) > 0.01 * m.instructions["per_invoke"]:
@@ -98,7 +110,8 @@ def _net(d: dict[str, int], cal: dict[str, int] | None) -> dict[str, int]:
     return {k: v - cal.get(k, 0) for k, v in d.items()}
 
 
-def record(text: str, warmup: int, runs: int, profile: str | None, probe_info: dict[str, str] | None = None) -> dict[str, Any]:
+def record(text: str, warmup: int, runs: int, profile: str | None, probe_info: dict[str, str] | None = None,
+           op_names: Sequence[str] = ()) -> dict[str, Any]:
     """``Measurement.instructions`` from the plugin's count log."""
     from edgekit.emulator.counting import diff, parse_log, thumb_between
 
@@ -147,6 +160,11 @@ def record(text: str, warmup: int, runs: int, profile: str | None, probe_info: d
         "plugin": (probe_info or {}).get("plugin"),
         "decode": log.stats,
     }
+    if op_names:
+        from edgekit.bench.ops import record as op_record
+
+        rec["ops"] = op_record(by, list(op_names), cal)
+        rec["ops_total"] = sum(o["instructions"] or 0 for o in rec["ops"])
     if per_invoke:
         rec.update(estimates_for(rec["classes"], profile))
     return rec

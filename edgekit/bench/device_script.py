@@ -93,6 +93,26 @@ def _counted_invoke(invoke, mark):
     return counted
 
 
+def _count_ops(Interpreter, a, kw, mark, np, rng):
+    """Each single-op model: load, random inputs, invoke twice; the second between marks 7/8 (2k+1)."""
+    done = []
+    for k, path in enumerate(a.op_models.split(",")):
+        try:
+            op = Interpreter(model_path=path, num_threads=a.threads, **kw)
+            op.allocate_tensors()
+            for d in op.get_input_details():
+                op.set_tensor(d["index"], _make_input(np, d, rng))
+            for j in (2 * k, 2 * k + 1):
+                mark(7, j)
+                op.invoke()
+                mark(8, j)
+            done.append(None)
+        except Exception as exc:
+            done.append("%s: %s" % (type(exc).__name__, str(exc).strip()[:200]))
+        op = None
+    return done
+
+
 def _emit(result):
     result["script_ms"] = _ms(time.perf_counter_ns() - t_script0)
     sys.stdout.write(MARK + json.dumps(result, separators=(",", ":")) + "\n")
@@ -172,6 +192,8 @@ def main(argv=None):
     p.add_argument("--check-only", action="store_true")
     p.add_argument("--count-marks", action="store_true",
                    help="counted run (edgekit bench --metric instructions): mark phases for the counting qemu plugin")
+    p.add_argument("--op-models", default=None,
+                   help="counted runs: comma-separated single-op models (edgekit.bench.ops), each invoked twice between marks 7/8")
     p.add_argument("--no-xnnpack", action="store_true", help="builtin kernels only (no default delegates)")
     p.add_argument("--runtime", default="tflite_runtime", choices=("tflite_runtime", "ai_edge_litert"),
                    help="Python package providing the Interpreter (host comparisons only; devices have tflite_runtime)")
@@ -254,6 +276,8 @@ def main(argv=None):
         return 0
     res["warmup_ms"] = [_ms(x) for x in warm]
     res["latencies_ms"] = [_ms(x) for x in lat]
+    if a.op_models and a.count_marks:
+        res["ops"] = _count_ops(Interpreter, a, kw, mark, np, rng)
     mark(9)
     res["memory"]["after_runs"] = _memory()
 

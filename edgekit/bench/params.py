@@ -75,6 +75,8 @@ class BenchParams:
         timeout           float      seconds allowed for one runner invocation
         noisy_cv          float      warn when the coefficient of variation exceeds this
         seed              int        seed of the random inputs of the timed runs
+        count             bool       metric "latency" on the emulated device: also count the 1-thread runs
+                                     (counted route: instructions, per-op counts, estimated phone latency)
     """
 
     runs: int = 50
@@ -92,6 +94,7 @@ class BenchParams:
     timeout: float = 3600.0
     noisy_cv: float = NOISY_CV
     seed: int = 0
+    count: bool = True
 
     def __post_init__(self) -> None:
         if self.runner not in RUNNERS:
@@ -126,6 +129,7 @@ class BenchParams:
         set_(self, "threads", threads)
         set_(self, "use_xnnpack", bool(self.use_xnnpack))
         set_(self, "allow_abi", bool(self.allow_abi))
+        set_(self, "count", bool(self.count))
         if self.benchmark_binary is not None:
             set_(self, "benchmark_binary", Path(self.benchmark_binary))
         if isinstance(self.eval_data, Path) or (isinstance(self.eval_data, str) and Path(self.eval_data).exists()):

@@ -41,6 +41,14 @@ SCRIPT = Path(__file__).with_name("device_script.py")
 BATCH = Path(__file__).resolve().parents[1] / "tflite" / "batch.py"   # pushed as edgekit_batch.py
 BATCH_REMOTE = "edgekit_batch.py"
 MARK = "EDGEKIT_RESULT "
+# The device's python3 + runtime with no model: prints the versions, then the process's peak RSS
+# (VmHWM, kB). On the emulated device that "empty run" is qemu's own footprint plus the interpreter
+# and the imports: subtracted from a measurement's peak it leaves the model's share.
+PROBE = ("import sys, numpy, tflite_runtime, tflite_runtime.interpreter; print(sys.version.split()[0], numpy.__version__, "
+         "tflite_runtime.__version__, ([ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM')] + ['-'])[0])")
+# The counted run beside the timed runs (emulated device, --metric latency): a first invoke, one
+# warm-up, two counted invokes (deterministic: their counts agree), then every op on its own.
+BESIDE_WARMUP, BESIDE_RUNS = 1, 2
 
 
 def base_measurement(t: Target, dev: Any, threads: int, params: BenchParams, ev: EvalSet | None = None) -> Measurement:
@@ -102,16 +110,25 @@ class PythonRunner:
         self.params = params
         self.eval = ev if params.accuracy == "device" else None
         self.counted: dict[str, dict[str, str]] = {}   # serial -> counted-route banner (--metric instructions)
+        self.beside: dict[str, dict[str, str]] = {}    # serial -> banner: counted run beside the timed runs
+        self.empty_mb: dict[str, float] = {}           # serial -> peak RSS of the empty run (MiB)
+        self._ops: dict[str, list[dict[str, Any]] | str] = {}   # sha256 -> single-op models (or why none)
+        self._ops_dir = tempfile.TemporaryDirectory(prefix="edgekit-ops-")
+        self._ops_lock = threading.Lock()
 
     def prepare(self, dev: Device) -> dict[str, Any]:
-        """Push the script, its batched-predict module (and eval inputs); check python3 + tflite_runtime."""
+        """Push the script, its batched-predict module (and eval inputs); check python3 + tflite_runtime;
+        measure the empty run; on the emulated device find the counted route (run beside the timed runs)."""
         if self.params.metric == "instructions":
             self.counted[dev.serial] = counted.require(dev)   # a real phone: "unavailable", before anything else
+        elif self.params.count:
+            info = counted.probe_info(dev)          # None on a real phone: measured latency is the headline there
+            if info is not None:
+                self.beside[dev.serial] = info
         dev.mkdir(remote("models"), remote("eval"), remote("out"))
         dev.push(SCRIPT, remote("device_script.py"))
         dev.push(BATCH, remote(BATCH_REMOTE))
-        probe = "import sys, numpy, tflite_runtime; print(sys.version.split()[0], numpy.__version__, tflite_runtime.__version__)"
-        r = dev.shell(["python3", "-c", probe], timeout=300)
+        r = dev.shell(["python3", "-c", PROBE], timeout=300)
         if r.returncode != 0:
             raise EdgekitError(
                 f"device {dev.serial} cannot run the python runner: {_tail(r.output)}",
@@ -120,6 +137,9 @@ class PythonRunner:
         parts = r.stdout.split()
         info = {"python": parts[0] if parts else None, "numpy": parts[1] if len(parts) > 1 else None,
                 "tflite_runtime": parts[2] if len(parts) > 2 else None}
+        if len(parts) > 3 and parts[3].isdigit():
+            self.empty_mb[dev.serial] = int(parts[3]) / 1024.0
+            info["empty_run_mb"] = self.empty_mb[dev.serial]
         if self.eval is not None:
             dev.push_if_changed(self.eval.x_path, self._eval_remote())
         return info
@@ -176,8 +196,65 @@ class PythonRunner:
                 m.accuracy_n = ev.n
             dev.shell(["rm", "-f", pred_remote])
             m.detail["accuracy"] = host_check(t, ev, preds)
+        self._memory_share(dev, m)
+        if m.status == "ok" and dev.serial in self.beside and threads == 1:   # counts (and estimates) are 1-thread
+            self._count_beside(dev, t, threads, m, model)
         m.finished = now()
         return m
+
+    def _memory_share(self, dev: Device, m: Measurement) -> None:
+        """``detail.memory.empty_run_mb`` and ``model_share_mb`` = peak - empty run (the model's share)."""
+        empty = self.empty_mb.get(dev.serial)
+        mem = m.detail.setdefault("memory", {})
+        if empty is not None:
+            mem["empty_run_mb"] = empty
+            if m.peak_memory_mb is not None:
+                mem["model_share_mb"] = max(0.0, m.peak_memory_mb - empty)
+
+    def _op_models(self, t: Target) -> list[dict[str, Any]] | str:
+        from edgekit.bench import ops
+
+        with self._ops_lock:
+            if t.sha256 not in self._ops:
+                try:
+                    self._ops[t.sha256] = ops.split(t.path, Path(self._ops_dir.name) / t.sha256[:16])
+                except EdgekitError as exc:
+                    self._ops[t.sha256] = exc.one_line()
+                except Exception as exc:  # noqa: BLE001 - a model the splitter cannot cut: whole-model counts only
+                    self._ops[t.sha256] = f"cannot cut into single-op models: {type(exc).__name__}: {exc}"
+            return self._ops[t.sha256]
+
+    def _count_beside(self, dev: Device, t: Target, threads: int, m: Measurement, model: str) -> None:
+        """The counted route beside the timed runs: ``m.instructions`` (with the estimate and, per op,
+        the counts of every op on its own). A failure here is a warning: the timed result stands."""
+        p = self.params
+        args = ["python3", remote("device_script.py"), "--model", model, "--threads", str(threads),
+                "--runs", str(BESIDE_RUNS), "--warmup", str(BESIDE_WARMUP), "--seed", str(p.seed),
+                "--deadline", f"{p.timeout:g}", "--count-marks"]
+        split = self._op_models(t)
+        names: list[str] = []
+        if isinstance(split, str):
+            m.warnings.append(f"no per-op counts: {split}")
+        elif split:
+            d = remote("models", t.sha256[:16], "ops")
+            dev.mkdir(d)
+            paths = []
+            for o in split:
+                dst = f"{d}/{o['path'].name}"
+                dev.push_if_changed(o["path"], dst)
+                paths.append(dst)
+                names.append(o["op"])
+            args += ["--op-models", ",".join(paths)]
+        counts_remote = remote("out", f"{secrets.token_hex(8)}.counts")
+        t0 = time.perf_counter()
+        try:
+            dev.shell(counted.command(args, counts_remote, remote()), timeout=p.timeout + 120)
+        except CommandTimeout as exc:
+            m.warnings.append(f"counted run beside the timed runs: {exc.message}")
+        counted.collect(dev, m, counts_remote, BESIDE_WARMUP, BESIDE_RUNS, self.beside.get(dev.serial), op_names=names)
+        if m.instructions is not None:
+            m.instructions["beside"] = True
+            m.instructions["counted_wall_s"] = time.perf_counter() - t0
 
 
 _HOST_PRED: dict[tuple[str, str], Any] = {}

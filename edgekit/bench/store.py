@@ -186,3 +186,12 @@ class Store(Listener):
         self.close()
 
 
+def load_measurements(db: Path) -> list[Any]:
+    """Measurements from a bench.sqlite, old rows included (the bench store: sqlite3, nothing of [bench])."""
+    try:
+        with Store(db, readonly=True) as store:
+            return list(store.all())
+    except EdgekitError:
+        raise
+    except Exception as exc:
+        raise EdgekitError(f"cannot read measurements from {db}: {exc}", "re-run `edgekit bench` or delete the damaged file")

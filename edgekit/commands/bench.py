@@ -67,6 +67,7 @@ def bench(
     eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Evaluation set for --accuracy device: .npz (x_test, y_test) or folder with x.npy, y.npy. Default: found in OUT."),
     eval_limit: Optional[int] = typer.Option(None, "--eval-limit", min=1, help="Use only the first N evaluation examples (emulation is slow)."),
     cooldown: float = typer.Option(0.0, "--cooldown", min=0.0, help="Seconds to rest between variants (thermal)."),
+    count: bool = typer.Option(True, "--count/--no-count", help="On the emulated device, also count the 1-thread runs (instructions, per-op counts, the estimated phone latency shown as the headline)."),
     use_xnnpack: bool = typer.Option(False, "--use-xnnpack/--no-xnnpack", help="benchmark_model runner: --use_xnnpack value."),
     allow_abi: bool = typer.Option(False, "--allow-abi", help="Benchmark a device whose ABI is not 32-bit ARM."),
     resume: bool = typer.Option(False, "--resume", help="Skip measurements already in OUT/bench.sqlite."),
@@ -84,7 +85,7 @@ def bench(
 
     params = BenchParams(
         runs=runs, warmup=warmup, threads=threads, metric=metric, runner=runner, benchmark_binary=benchmark_binary,
-        accuracy=accuracy, eval_data=eval_data, eval_limit=eval_limit, cooldown=cooldown, use_xnnpack=use_xnnpack,
+        accuracy=accuracy, eval_data=eval_data, eval_limit=eval_limit, cooldown=cooldown, use_xnnpack=use_xnnpack, count=count,
         allow_abi=allow_abi, timeout=timeout, noisy_cv=noisy_cv,
     )
     shown = JsonListener(sys.stdout) if json_out else SummaryListener()

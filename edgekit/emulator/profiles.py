@@ -23,8 +23,10 @@ DEFAULT_PROFILE = "armv7-lowend"
 DEVICES_PACKAGE = "edgekit.devices"
 DEVICES_ENV = "EDGEKIT_DEVICES"
 # qemu CPU models that run the armv7 tflite-runtime wheel (it needs NEON + VFPv4);
-# cortex-a8 / cortex-a9 die with SIGILL inside invoke (measured, ../shared/STACK.md).
-SUPPORTED_QEMU_CPUS = ("cortex-a7", "cortex-a15")
+# cortex-a8 / cortex-a9 die with SIGILL inside invoke (measured, ../shared/STACK.md). qemu 7.2's
+# qemu-arm has no cortex-a53: "max" (ARMv8-A in AArch32: the a15 features plus the v8 AArch32
+# instructions) stands for an A53 running 32-bit code (devices/armv7-a53.toml; measured to run it).
+SUPPORTED_QEMU_CPUS = ("cortex-a7", "cortex-a15", "max")
 _REQUIRED_PROPS = ("ro.product.cpu.abi", "ro.product.model", "ro.build.version.sdk")
 
 

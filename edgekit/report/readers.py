@@ -96,11 +96,43 @@ def _from_measurement(rec: Any, sel: Selection, attr: str, what: str) -> tuple[f
     return float(v), None
 
 
+def _source(m: Any, sel: Selection) -> str:
+    """Which latency the headline is for this measurement: the selection's, or (``auto``, a reader
+    called without :func:`edgekit.metrics.resolve_selection`) the per-kind rule."""
+    if sel.latency_source != "auto":
+        return sel.latency_source
+    return "estimate" if m.emulated and ((m.instructions or {}).get("estimate") or {}).get("ms") is not None else "wall"
+
+
 def read_latency(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
+    """The headline latency: on an emulated device the cost model's estimate for the profile's phone
+    core (counted beside the timed runs), on a real phone the measured percentile."""
+    m = pick_measurement(rec, sel.device, sel.threads)
+    if m is not None and m.status == "ok" and _source(m, sel) == "estimate":
+        if m.emulated is False:
+            return None, f"{m.name} is a real phone: its latency is measured, not estimated"
+        est = (m.instructions or {}).get("estimate") or {}
+        if est.get("ms") is not None:
+            return float(est["ms"]), None
+        return _from_counted(rec, sel, "estimated_latency")
+    return _from_measurement(rec, sel, "latency", "latency")
+
+
+def read_emulated_latency(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
+    """qemu's wall clock on the emulated device (never a phone's time: labelled "emulated (qemu)")."""
+    m = pick_measurement(rec, sel.device, sel.threads)
+    if m is not None and m.emulated is False:
+        return None, f"{m.name} is a real phone (its measured latency is the latency metric)"
     return _from_measurement(rec, sel, "latency", "latency")
 
 
 def read_memory(rec: Any, sel: Selection, _base: Any = None) -> tuple[float | None, str | None]:
+    """Peak memory on a real phone; on an emulated device the model's share (peak - the empty run)."""
+    m = pick_measurement(rec, sel.device, sel.threads)
+    if m is not None and m.status == "ok" and (m.emulated or (m.emulated is None and sel.emulated)):
+        if m.memory_share_mb is not None:
+            return float(m.memory_share_mb), None
+        return None, f"no empty-run footprint in the measurement on {m.name} (re-run edgekit bench to get the model's share)"
     return _from_measurement(rec, sel, "peak_memory_mb", "peak memory")
 
 

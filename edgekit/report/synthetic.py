@@ -80,20 +80,30 @@ def measurement(name: str, p50: float, *, p90: float | None = None, p99: float |
                 memory: float | None = 20.0, accuracy: float | None = None, serial: str = "emulator-5554",
                 profile: str | None = "lowend-armv7", threads: int = 1, status: str = "ok", reason: str | None = None,
                 finished: str = "2026-01-01T00:00:00Z", runner: str = "python",
-                stats: LatencyStats | None = None, instructions: dict[str, Any] | None = None) -> Measurement:
+                stats: LatencyStats | None = None, instructions: dict[str, Any] | None = None,
+                emulated: bool | None = None, empty_run: float | None = None, counted: bool | None = None) -> Measurement:
     """A Measurement like the bench stage stores; ``stats`` replaces the python runner's statistics
     (e.g. ``edgekit.bench.benchmark_model.stats_ms(...)`` of real benchmark_model output);
-    ``instructions`` makes it a counted run (``edgekit bench --metric instructions``)."""
+    ``instructions`` makes it a counted run (``edgekit bench --metric instructions``), or with
+    ``counted=False`` a timed run that was counted beside (bench's default on the emulated device);
+    ``emulated`` is bench's device flag; ``empty_run`` the empty run's peak (MiB)."""
     p90 = p50 * 1.1 if p90 is None else p90
     p99 = p50 * 1.3 if p99 is None else p99
     ok = status == "ok"
     if stats is None:
         stats = LatencyStats(n=20.0, mean=p50, p50=p50, p90=p90, p99=p99, min=p50, max=p99, cv=0.05) if ok else LatencyStats()
+    device = {"abi": "armeabi-v7a", "model": "edgekit-emu", "sdk": 30, "cores": 4, "ram_mb": 1024, "profile": profile}
+    if emulated is not None:
+        device["emulated"] = emulated
+    counted = instructions is not None if counted is None else counted
+    mem: dict[str, Any] = {}
+    if empty_run is not None:
+        mem["empty_run_mb"] = empty_run
+        if ok and memory is not None:
+            mem["model_share_mb"] = max(0.0, memory - empty_run)
     return Measurement(
-        variant=name, sha256=sha(name), device_serial=serial,
-        device={"abi": "armeabi-v7a", "model": "edgekit-emu", "sdk": 30, "cores": 4, "ram_mb": 1024, "profile": profile},
-        runner=runner, threads=threads,
-        config={"runs": 20, "warmup": 3, **({"metric": "instructions"} if instructions is not None else {})},
+        variant=name, sha256=sha(name), device_serial=serial, device=device, runner=runner, threads=threads,
+        config={"runs": 20, "warmup": 3, **({"metric": "instructions"} if counted else {})}, detail={"memory": mem},
         status=status, reason=reason,
         init_ms=5.0 if ok else None, first_inference_ms=p50 * 2 if ok else None,
         latencies_ms=[p50] * 20 if ok and runner == "python" else [],

@@ -98,9 +98,13 @@ def test_counted_runs_are_judged_exactly(out):
     more = load_results(out, measurements=[measurement("int8", 900.0, instructions={**COUNTED, "per_invoke": 150_001_234})])
     g = gate(more, {"rule": [rule]}, baseline=res)
     assert g.checks[0].change == "+1,234 (+0.00%)" and g.checks[0].status == "FAIL"
-    # a latency budget reads the latency run, never the counted one (qemu + plugin)
-    g = gate(res, {"rule": [{"variants": "int8", "max_latency": "10 ms"}]})
-    assert g.checks[0].value == pytest.approx(9.0) and g.passed
+    # on the emulated device a latency budget reads the estimate (the headline); qemu's wall clock of
+    # the latency run (never the counted one, qemu + plugin) is max_emulated_latency
+    g = gate(res, {"rule": [{"variants": "int8", "max_latency": "10 ms", "max_emulated_latency": "10 ms"}]})
+    assert [c.value for c in g.checks] == [pytest.approx(40.0), pytest.approx(9.0)]
+    assert [c.status for c in g.checks] == ["FAIL", "PASS"]
+    assert g.checks[0].label == "latency, est. Cortex-A7 @1.3 GHz on lowend-armv7, 1 thread"
+    assert g.checks[1].label == "latency p50, emulated (qemu) on lowend-armv7, 1 thread"
     # without counted runs: a clear FAIL, or SKIP when the rule says so
     g = gate(out, {"rule": [{"variants": "int8", "max_instructions": "150M", "missing": "skip"}]})
     assert g.checks[0].status == "SKIP" and g.passed

@@ -13,7 +13,7 @@ from edgekit.metrics import METRICS, Metric, Selection, UnitError, fmt_mib, fmt_
 from edgekit.report.synthetic import measurement, write_variant
 from edgekit.results import load_results
 
-BUILT_IN = ["size", "gzip_size", "accuracy", "accuracy_drop", "latency", "memory", "instructions", "estimated_latency"]
+BUILT_IN = ["size", "gzip_size", "accuracy", "accuracy_drop", "latency", "memory", "instructions", "estimated_latency", "emulated_latency"]
 
 
 def test_the_registry_holds_every_metric_with_all_its_parts():
@@ -26,8 +26,10 @@ def test_the_registry_holds_every_metric_with_all_its_parts():
         assert isinstance(m.parse(1), float)
         assert m.label_for(Selection()) and "{" not in m.label_for(Selection())
     assert [k for k in metrics.LIMIT_KEYS] == ["max_size", "max_gzip_size", "min_accuracy", "max_accuracy_drop",
-                                              "max_latency", "max_memory", "max_instructions", "max_estimated_latency"]
-    assert {n for n, m in METRICS.items() if m.device} == {"latency", "memory", "instructions", "estimated_latency"}
+                                              "max_latency", "max_memory", "max_instructions", "max_estimated_latency",
+                                              "max_emulated_latency"]
+    assert {n for n, m in METRICS.items() if m.device} == {"latency", "memory", "instructions", "estimated_latency",
+                                                           "emulated_latency"}
     assert {n for n, m in METRICS.items() if m.exact} == {"instructions", "estimated_latency"}
 
 
