@@ -253,7 +253,8 @@ def build_image(force: bool = False, log: Log | None = None) -> Path:
     hosttools.require_root("building the device image")
     hosttools.require_tool("debootstrap", "debootstrap")
     hosttools.ensure_binfmt()
-    with locked(images_dir() / ".build.lock"), _sigterm_raises():
+    waiting = lambda: log("another process is building the device image (e.g. set-up, in the background): waiting for it")
+    with locked(images_dir() / ".build.lock", on_wait=waiting), _sigterm_raises():
         if image_ready(key) and not force:  # built by someone else while we waited
             log(f"image {key} is up to date ({final})")
             return final

@@ -75,7 +75,6 @@ def build() -> dict[str, Any]:
 
     from edgekit.optimize import models
     from edgekit.optimize.data import load_data
-    from edgekit.optimize.plan import DEFAULT_DATA
     from edgekit.optimize.recipe import load as load_recipe
     from edgekit.passes import keras_env
     from edgekit.passes.training import set_seed
@@ -83,7 +82,7 @@ def build() -> dict[str, Any]:
     recipe = load_recipe(None)
     seed = 0  # edgekit optimize --seed default
     epochs = int(recipe.settings.get("teacher_epochs", models.DEFAULT_TEACHER_EPOCHS))
-    dataset = load_data(DEFAULT_DATA)
+    dataset = load_data("fashion-mnist")  # the built-in default data (plan.DEFAULT_DATA)
     set_seed(seed)
     model = models.build_teacher(dataset.input_shape, dataset.num_classes)
     key = teacher_key(model, dataset, epochs=epochs, seed=seed, training=models.TEACHER_TRAINING)
