@@ -93,6 +93,7 @@ class Manifest(_FileRecord):
         timings          dict    seconds per step of making it: {"train", "convert", "check"}
         seed             int
         data             str|null  the data set the variant was made from (e.g. "fashion-mnist")
+        input_range      dict|null  input normalisation used by calibration and every evaluation: {"spec", "mean", "std", "source"}; model input = (pixel 0..255 - mean) / std
         inputs_key       str     hash of everything the variant depends on (skip-if-unchanged)
         created          str     ISO-8601 UTC
         study            str|null  the edgekit search study that made it (null: a recipe variant)
@@ -121,6 +122,7 @@ class Manifest(_FileRecord):
     timings: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     data: str | None = None
+    input_range: dict[str, Any] | None = None
     inputs_key: str = ""
     created: str = ""
     study: str | None = None

@@ -23,6 +23,8 @@ Examples:
   edgekit optimize --out out
 
   edgekit optimize model.h5 --data data.npz --recipe recipe.toml --out out --json
+
+  edgekit optimize model.tflite --data data.npz --input-range -1-1 --out out
 """
 
 
@@ -31,10 +33,11 @@ def register(app: typer.Typer) -> None:
 
 
 def optimize(
-    model: Optional[Path] = typer.Argument(None, help="tf-keras .h5, .keras or SavedModel dir; omit for the built-in default."),
+    model: Optional[Path] = typer.Argument(None, help="tf-keras .h5, .keras, SavedModel dir or a float .tflite (post-training passes); omit for the built-in default."),
     data: Optional[str] = typer.Option(None, "--data", help="An .npz (x_train, y_train, x_test, y_test), an image folder (one sub-folder per class), or 'fashion-mnist' (the default)."),
     unlabelled: Optional[Path] = typer.Option(None, "--unlabelled", help="Folder or .npy of unlabelled images for teacher-labelled distillation."),
     image_size: Optional[str] = typer.Option(None, "--image-size", help="HxW to resize an image-folder data set to (default: the images' own size, or 96x96 when sizes differ)."),
+    input_range: Optional[str] = typer.Option(None, "--input-range", help="The model's input normalisation: 0-1, -1-1, 0-255 or mean=M,std=S (pixel units 0..255, per channel allowed: mean=123.7,116.3,103.5,std=58.4,57.1,57.4). Default: an in-model Rescaling/Normalization layer decides, else 0-1 (with a warning when -1-1 scores over 5 pt differently on a sample)."),
     recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe TOML listing the variants (default: the built-in recipe)."),
     out: Path = typer.Option(Path("out"), "--out", help="Output directory; variants go to OUT/variants."),
     seed: int = typer.Option(0, "--seed", help="Random seed for training and calibration sampling."),
@@ -48,7 +51,7 @@ def optimize(
     # a rich bar on a terminal; otherwise (CI logs, `| cat`) one line per finished step on stderr
     with StepProgress("optimize", total=0) as progress:
         variants = run(model, data, recipe=recipe, out=out, seed=seed, force=force, unlabelled=unlabelled,
-                       image_size=image_size, progress=progress)
+                       image_size=image_size, input_range=input_range, progress=progress)
     rows = summary_rows(variants)
     if json_out:
         json.dump({"out": str(out), "variants": rows}, sys.stdout, indent=2)

@@ -30,6 +30,8 @@ class Plan:
     base_key: str
     default_model: bool
     seed: int
+    input_range: Any = None     # edgekit.optimize.data.normalize.InputRange (the dataset is already mapped)
+    warnings: list[str] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)
     todo: list[VariantSpec] = field(default_factory=list)
     skip: list[VariantSpec] = field(default_factory=list)
@@ -52,17 +54,20 @@ def check_writable(out: Path) -> None:
 # --------------------------------------------------------------------------- planning (no training)
 
 def plan(*, model: Any = None, data: Any = None, unlabelled: Any = None, recipe: Recipe, out: Path,
-         seed: int, force: bool, image_size: Any = None) -> Plan:
+         seed: int, force: bool, image_size: Any = None, input_range: Any = None) -> Plan:
     """Check everything that can be checked before training and decide what to (re)build.
 
     ``model``: None (the built-in teacher), a path, or an in-memory tf-keras model. ``data``: anything
     :func:`edgekit.optimize.data.load_data` takes (None means the built-in data set when ``model`` is
-    None, else no data).
+    None, else no data). ``input_range``: ``--input-range`` text or an InputRange (None: detected from an
+    in-model Rescaling/Normalization layer, else 0-1 with a check of both common ranges on a sample).
     """
     from edgekit.optimize import data as data_mod
     from edgekit.optimize import models
+    from edgekit.optimize.data.normalize import parse_input_range
 
     check_writable(out)
+    given_range = parse_input_range(input_range)
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     needs_data = [(v, s) for v in recipe.variants for s in v.chain if PASSES[s.name].needs_data]
@@ -89,6 +94,11 @@ def plan(*, model: Any = None, data: Any = None, unlabelled: Any = None, recipe:
                                 "seed": seed, "data": dataset.fingerprint(), "edgekit": __version__,
                                 "training": models.TEACHER_TRAINING})
         base = models.LoadedModel(Path("<built-in teacher>"), base_model, None, "tf-keras", base_key)
+    elif isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".tflite":
+        from edgekit.optimize import from_tflite
+
+        base = from_tflite.load(Path(model))
+        base_key = base.sha256
     elif isinstance(model, (str, Path)):
         base = models.load_user_model(Path(model), out / "cache")
         base_key = base.sha256
@@ -100,12 +110,22 @@ def plan(*, model: Any = None, data: Any = None, unlabelled: Any = None, recipe:
         if shape is not None:
             dataset.check_model_input(shape)
     timings["model"] = time.monotonic() - t0
+    t0 = time.monotonic()
+    rng, warnings = choose_input_range(given_range, base, dataset, default_model=model is None, seed=seed)
+    if dataset is not None and not rng.identity:
+        dataset = data_mod.normalized(dataset, rng)
+    timings["input_range"] = time.monotonic() - t0
 
     # Checks that need the model, still before any training.
     t0 = time.monotonic()
     for v in recipe.variants:
         for s in v.chain:
             spec = PASSES[s.name]
+            if spec.trains and base.kind == "tflite" and s.name != "ptq-int8":
+                raise EdgekitError(f"{recipe.path}: variant {v.name!r}, pass {s.name!r}: {base.source} is a .tflite "
+                                   "file, whose weights are frozen constants with no training graph to train",
+                                   "run training passes on the Keras model it was converted from; a .tflite gets "
+                                   "ptq-float16, ptq-dynamic and ptq-int8")
             if spec.trains and not base.trainable and s.name != "ptq-int8":
                 raise EdgekitError(f"{recipe.path}: variant {v.name!r}, pass {s.name!r}: {base.source} is a "
                                    f"{'Keras 3 model' if base.kind == 'keras3' else 'SavedModel tf-keras cannot rebuild'}",
@@ -123,7 +143,7 @@ def plan(*, model: Any = None, data: Any = None, unlabelled: Any = None, recipe:
                                    "use ptq-int8 for this model, or replace the layer")
             checked.add(arch_key)
 
-    p = Plan(recipe, dataset, base, base_key, model is None, seed, timings=timings)
+    p = Plan(recipe, dataset, base, base_key, model is None, seed, input_range=rng, warnings=warnings, timings=timings)
     converter = versions()["tensorflow"]
     code = _code_key()
     for v in recipe.variants:
@@ -132,7 +152,8 @@ def plan(*, model: Any = None, data: Any = None, unlabelled: Any = None, recipe:
                            "code": code, "student": student,
                            "unlabelled": _array_key(getattr(dataset, "x_unlabelled", None)),
                            "chain": v.chain_key(), "seed": seed, "converter": converter,
-                           "settings": recipe.settings, "edgekit": __version__})
+                           "settings": recipe.settings, "edgekit": __version__,
+                           "input_range": [rng.spec, rng.mean, rng.std]})
         p.keys[v.name] = key
         (p.todo if force or not _up_to_date(out / "variants" / v.name, key) else p.skip).append(v)
     timings["checks"] = time.monotonic() - t0
@@ -148,7 +169,7 @@ def teacher_epochs(recipe: Recipe) -> int:
 def _code_key() -> str:
     """Hash of the code that makes variants (passes, models): a change there rebuilds them."""
     here = Path(__file__).resolve().parent
-    files = sorted((here.parent / "passes").glob("*.py")) + [here / "models.py"]
+    files = sorted((here.parent / "passes").glob("*.py")) + [here / "models.py", here / "from_tflite.py"]
     return sha256_json([sha256_file(f) for f in files])[:32]
 
 
@@ -159,6 +180,8 @@ def _array_key(x) -> str | None:
 
 
 def _input_shape(base) -> tuple | None:
+    if getattr(base, "input_shape", None) is not None:   # a .tflite base reads it from the flatbuffer
+        return tuple(base.input_shape)
     if base.keras_model is None:
         return None
     shape = base.keras_model.input_shape
@@ -198,3 +221,65 @@ def _up_to_date(vdir: Path, key: str) -> bool:
     except (OSError, json.JSONDecodeError):
         return False
     return manifest.get("inputs_key") == key and manifest.get("sha256") == sha and (vdir / EVAL_FILE).exists()
+
+
+# --------------------------------------------------------------------------- input normalisation
+
+SAMPLE = 500          # test images of the both-ranges check
+DISAGREE = 0.05       # warn when the two common ranges differ by more than this (5 pt)
+
+
+def choose_input_range(given, base, dataset, *, default_model: bool, seed: int):
+    """(InputRange, warnings): the user's range, else one implied by an in-model Rescaling/Normalization
+    layer, else 0-1 — checked against -1-1 on a sample of the test images (warning above 5 pt apart)."""
+    from edgekit.optimize.data.normalize import COMMON, DEFAULT, detect, parse_input_range
+
+    keras_model = getattr(base, "keras_model", None)
+    found = detect(keras_model) if keras_model is not None else None
+    if given is not None:
+        if found is not None and (found.mean, found.std) != (given.mean, given.std):
+            return given.with_source("user", f"given; the model's {found.detail} suggests {found.spec}"), [
+                f"warning: input range: --input-range {given.spec} given, but the model's {found.detail} "
+                f"suggests it takes {found.spec} pixels"]
+        return given.with_source("user"), []
+    if found is not None:
+        return found, []
+    if default_model or dataset is None:
+        return DEFAULT, []
+    accs = _sample_accuracies(base, dataset, [parse_input_range(c) for c in COMMON], seed)
+    if accs is None:
+        return DEFAULT, []
+    n = min(SAMPLE, len(dataset.x_test))
+    text = ", ".join(f"{c}: {a:.1%}" for c, a in zip(COMMON, accs))
+    rng = DEFAULT.with_source("default", f"checked on {n} test images: {text}")
+    if abs(accs[0] - accs[1]) <= DISAGREE:
+        return rng, []
+    head = f"warning: input range: on {n} test images the model scores {text} (more than 5 pt apart); using 0-1"
+    if accs[1] > accs[0]:
+        return rng, [f"{head} — it looks trained on -1-1 inputs: pass --input-range -1-1 (or the range it expects)"]
+    return rng, [f"{head}, the higher — pass --input-range to state the model's normalisation"]
+
+
+def _sample_accuracies(base, dataset, ranges, seed: int) -> list[float] | None:
+    """Top-1 accuracy of the base model on a test sample under each range (None: nothing to run)."""
+    rng = np.random.default_rng(seed)
+    n = min(SAMPLE, len(dataset.x_test))
+    idx = np.sort(rng.choice(len(dataset.x_test), size=n, replace=False))
+    x, y = dataset.x_test[idx], np.asarray(dataset.y_test)[idx]
+    out = []
+    for r in ranges:
+        xr = r.apply(x)
+        if getattr(base, "keras_model", None) is not None:
+            pred = base.keras_model.predict(xr, batch_size=256, verbose=0)
+        elif getattr(base, "kind", None) == "tflite":
+            from edgekit.tflite.runner import InterpreterFailure, predict
+
+            try:
+                pred = predict(base.source, xr)
+            except InterpreterFailure:
+                return None
+        else:
+            return None
+        pred = np.asarray(pred).reshape(len(xr), -1)
+        out.append(float((pred.argmax(axis=1) == y).mean()))
+    return out

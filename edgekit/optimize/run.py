@@ -45,7 +45,7 @@ TIMINGS_FILE = "optimize-timings.json"
 
 def optimize(model: Any = None, data: Any = None, *, recipe: str | Path | Recipe | None = None,
              out: str | Path = "out", seed: int = 0, force: bool = False, unlabelled: Any = None,
-             image_size: Any = None, progress: Progress | None = None) -> list[Variant]:
+             image_size: Any = None, input_range: Any = None, progress: Progress | None = None) -> list[Variant]:
     """Produce every variant of ``recipe`` under ``out/variants`` and evaluate it; returns the Variants.
 
     ``model``: None (the built-in teacher, trained here), a path (tf-keras ``.h5``/``.keras``, a
@@ -54,18 +54,32 @@ def optimize(model: Any = None, data: Any = None, *, recipe: str | Path | Recipe
     :class:`edgekit.optimize.data.Dataset`, or arrays ``(x_train, y_train, x_test, y_test)`` as a tuple
     or dict. ``recipe``: a TOML path, a :class:`Recipe`, or None (the built-in recipe). ``unlabelled``:
     images for teacher-labelled distillation (folder, ``.npy`` or an array); ``image_size``: "HxW" for
-    image folders. ``progress``: a :class:`edgekit.progress.StepProgress` (default: silent).
+    image folders. ``input_range``: the model's input normalisation, ``"0-1"``, ``"-1-1"``, ``"0-255"`` or
+    ``"mean=M,std=S"`` (see :mod:`edgekit.optimize.data.normalize`; None: detected, else 0-1 with a
+    warning when -1-1 scores more than 5 pt differently on a sample). ``progress``: a :class:`edgekit.progress.StepProgress` (default: silent).
     Variants come back in recipe order, each with its manifest and host evaluation.
     """
     from edgekit.optimize import recipe as recipe_mod
 
     t_start = time.monotonic()
+    silent = progress is None
     progress = _Serialized(progress if progress is not None else NoProgress())
     rec = recipe if isinstance(recipe, Recipe) else recipe_mod.load(recipe)
     out = Path(out)
     p = plan(model=model, data=data, unlabelled=unlabelled, recipe=rec, out=out, seed=seed, force=force,
-             image_size=image_size)
-    builder = Builder(p, out, progress)
+             image_size=image_size, input_range=input_range)
+    for w in p.warnings:
+        progress.note(w)
+        if silent:
+            import warnings
+
+            warnings.warn(w, stacklevel=2)
+    if p.base.kind == "tflite":
+        from edgekit.optimize.from_tflite import TfliteBuilder
+
+        builder: Any = TfliteBuilder(p, out, progress)
+    else:
+        builder = Builder(p, out, progress)
     todo = _baseline_first(p.todo, rec)
     evaluations = len(todo) if p.dataset is not None else 0
     progress.add_total(len(rec.variants) + evaluations + (0 if not todo or builder.teacher_cached() else 1))
@@ -173,7 +187,9 @@ class _Finisher:
         manifest = make_manifest(v, built.data, recipe=p.recipe, base=p.base_label(v), source_model=str(p.base.source),
                                  seed=p.seed, data_name=getattr(p.dataset, "name", None), inputs_key=p.keys[v.name],
                                  param_count=built.param_count, compat=compatibility(ok, reason),
-                                 training_seconds=built.training_seconds, timings=step_timings)
+                                 training_seconds=built.training_seconds, timings=step_timings,
+                                 input_range=p.input_range.to_dict() if p.input_range is not None else None,
+                                 converter=_converter(p, v))
         variant = write_variant(self.out, manifest, built.data)
         self.timings[v.name]["check"] = check_s
         from edgekit.optimize.summary import kb
@@ -226,6 +242,15 @@ class _Finisher:
                 with open(tmp, "wb") as fh:
                     np.save(fh, outputs)
         self.progress.done(variant.name, evaluated_text(variant))
+
+
+def _converter(p: Plan, v: VariantSpec) -> str | None:
+    """What made the file when not the TF converter: litert-quantizer (a .tflite base's export passes)."""
+    if p.base.kind != "tflite":
+        return None
+    from edgekit.optimize.from_tflite import QUANTIZER, quantizer_version
+
+    return f"{QUANTIZER} {quantizer_version()}" if v.export is not None else "none (the input .tflite itself)"
 
 
 def _write_timings(out: Path, p: Plan, builder: Builder, timings: dict[str, dict[str, float]], total: float) -> None:

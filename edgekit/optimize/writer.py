@@ -54,11 +54,17 @@ def compatibility(ok: bool, reason: str | None) -> Compatibility:
 
 def make_manifest(v: VariantSpec, data: bytes, *, recipe: Recipe, base: str, source_model: str, seed: int,
                   data_name: str | None, inputs_key: str, param_count: int, compat: Compatibility,
-                  training_seconds: float, timings: dict[str, float] | None = None) -> Manifest:
+                  training_seconds: float, timings: dict[str, float] | None = None,
+                  input_range: dict | None = None, converter: str | None = None) -> Manifest:
     """The manifest of variant ``v`` whose .tflite bytes are ``data`` (ops, sizes and weights read from them).
 
-    ``timings``: seconds per step of making it (train, convert, check), ``Manifest.timings``.
+    ``timings``: seconds per step of making it (train, convert, check), ``Manifest.timings``;
+    ``input_range``: ``InputRange.to_dict()``; ``converter``: what made the file when not the TF converter
+    (e.g. "litert-quantizer 0.11.0" for a .tflite input).
     """
+    vers = versions()
+    if converter is not None:
+        vers["converter"] = converter
     from edgekit.tflite.inspect import read_model_info, weight_stats
 
     info = read_model_info(data)
@@ -80,11 +86,12 @@ def make_manifest(v: VariantSpec, data: bytes, *, recipe: Recipe, base: str, sou
         ops=info["ops"],
         io={"input": info["inputs"][0] if info.get("inputs") else None,
             "output": info["outputs"][0] if info.get("outputs") else None},
-        versions=versions(),
+        versions=vers,
         compatibility=compat,
         training_seconds=round(float(training_seconds), 3),
         seed=int(seed),
         data=data_name,
+        input_range=input_range,
         inputs_key=inputs_key,
         created=utc_now(),
         timings={k: round(float(secs), 3) for k, secs in (timings or {}).items()},

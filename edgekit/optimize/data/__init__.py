@@ -17,6 +17,7 @@ Modules: ``dataset`` (the record and the shared validation), ``fashion_mnist`` (
     load_unlabelled(path, image_size=None, channels=None) -> np.ndarray (N, H, W, C) float32
     from_arrays(x_train, y_train, x_test, y_test, class_names=None, name="arrays", x_unlabelled=None) -> Dataset
     load_data(spec=None, unlabelled=None, image_size=None) -> Dataset
+    normalized(dataset, input_range) -> Dataset      # pixels mapped to the model's inputs (``normalize``)
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ from edgekit.optimize.data.dataset import ARRAY_KEYS, Dataset, build, match_unla
 from edgekit.optimize.data.fashion_mnist import (FASHION_MNIST_CLASSES, FASHION_MNIST_ROOT, NAMES as _FASHION_NAMES,
                                                  load_fashion_mnist, read_idx)
 from edgekit.optimize.data.images import DEFAULT_IMAGE_SIZE, IMAGE_EXTENSIONS, load_image_folder, load_unlabelled
+from edgekit.optimize.data.normalize import InputRange, parse_input_range
 from edgekit.optimize.data.npz import NPZ_KEYS, load_npz
 
 __all__ = [
     "ARRAY_KEYS", "DEFAULT_IMAGE_SIZE", "Dataset", "FASHION_MNIST_CLASSES", "FASHION_MNIST_ROOT", "IMAGE_EXTENSIONS",
-    "NPZ_KEYS", "from_arrays", "load_data", "load_fashion_mnist", "load_image_folder", "load_npz", "load_unlabelled",
+    "InputRange", "NPZ_KEYS", "from_arrays", "normalized", "parse_input_range", "load_data", "load_fashion_mnist", "load_image_folder", "load_npz", "load_unlabelled",
     "parse_size", "read_idx",
 ]
 
@@ -123,3 +125,16 @@ def load_data(spec: str | os.PathLike | Dataset | tuple | list | Mapping | None 
         else:
             ds.x_unlabelled = load_unlabelled(unlabelled, image_size=ds.input_shape[:2], channels=ds.input_shape[2])
     return ds
+
+
+def normalized(ds: Dataset, input_range: InputRange) -> Dataset:
+    """A copy of ``ds`` whose images are the model's inputs under ``input_range`` (``ds`` itself when 0-1).
+
+    The copy's images are no longer in [0, 1]; its fingerprint differs, so variants made with another
+    range are rebuilt.
+    """
+    if input_range.identity:
+        return ds
+    input_range.check_channels(ds.input_shape[2])
+    return dataclasses.replace(ds, x_train=input_range.apply(ds.x_train), x_test=input_range.apply(ds.x_test),
+                               x_unlabelled=input_range.apply(ds.x_unlabelled))
