@@ -27,6 +27,7 @@ COMMAND_MODULES: dict[str, str | None] = {
     "edgekit.commands.gate": None,
     "edgekit.commands.emulator": "bench",
     "edgekit.commands.devices": "bench",
+    "edgekit.commands.search": "search",
 }
 
 app = typer.Typer(

@@ -26,6 +26,7 @@ API = {
     "load_results": "edgekit.results:load_results",
     "report": "edgekit.report.api:report",
     "gate": "edgekit.gate.api:gate",
+    "search": "edgekit.search.api:search",
     "load_variants": "edgekit.variant:load_variants",
     "Variant": "edgekit.variant:Variant",
     "Measurement": "edgekit.measurement:Measurement",
@@ -35,9 +36,9 @@ API = {
     "EdgekitError": "edgekit.errors:EdgekitError",
 }
 # API names that are also stage packages (the package is callable as the function)
-PACKAGES = ("optimize", "bench", "report", "gate")
+PACKAGES = ("optimize", "bench", "report", "gate", "search")
 # the extra (pyproject.toml) a name needs beyond the core install
-EXTRA = {"optimize": "optimize", "bench": "bench", "BenchParams": "bench"}
+EXTRA = {"optimize": "optimize", "bench": "bench", "BenchParams": "bench", "search": "search"}
 
 _resolved: dict[str, Any] = {}
 

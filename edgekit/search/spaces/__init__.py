@@ -1,0 +1,1 @@
+"""Built-in search spaces (TOML), read with importlib.resources."""

@@ -1,0 +1,199 @@
+"""The Optuna study behind ``edgekit search``: storage, resuming, trial accounting, the front.
+
+* Storage: ``OUT/search.sqlite`` by default, or ``--storage postgresql://...`` shared by several
+  workers. Both with Optuna's heartbeat, so a trial whose worker died is failed and its parameters
+  re-queued (:class:`optuna.storages.RetryFailedTrialCallback`); a worker on this host that was
+  killed is recognised at once (its pid is gone) instead of after the grace period.
+* ``--trials N`` is the number of *finished* trials in the study (complete, pruned, or failed with an
+  error), whoever ran them: a re-run after a kill runs only the rest, and two workers share the N.
+* Trial bookkeeping lives in user attributes: ``worker``, ``family``, ``chain``, ``chain_key``,
+  ``variant``, ``metrics``, ``feasible``, ``constraints``; ``error``, ``duplicate_of`` and
+  ``surplus`` mark trials that were not counted or did not finish.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from typing import Any, Iterable
+
+from edgekit.errors import EdgekitError
+
+HEARTBEAT_S = 15
+GRACE_S = 60
+DIRECTIONS = {"size": "minimize", "latency": "minimize", "memory": "minimize", "accuracy": "maximize"}
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def redact(url: str) -> str:
+    """The URL without its password."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def storage_url(storage: str | None, out_sqlite: str) -> str:
+    if storage is None:
+        return f"sqlite:///{out_sqlite}"
+    if not isinstance(storage, str) or not re.match(r"^(sqlite|postgresql(\+psycopg2)?)://", storage):
+        raise EdgekitError(f"--storage {storage!r} is not a sqlite:/// or postgresql:// URL",
+                           "e.g. --storage postgresql://user:password@host:5432/edgekit, or omit it for OUT/search.sqlite")
+    return storage
+
+
+def open_storage(url: str) -> Any:
+    """An Optuna RDB storage (tables created when new); an unreachable database is one EdgekitError."""
+    import optuna
+    import sqlalchemy.exc
+
+    kwargs: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError:
+            raise EdgekitError("--storage postgresql:// needs the PostgreSQL driver psycopg2",
+                               "pip install 'edgekit[search]'") from None
+        kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
+    quiet()
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
+                                          grace_period=GRACE_S, heartbeat_stale_trial_callback=retry)
+    except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
+        why = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise EdgekitError(f"cannot open the study database {redact(url)}: {why[0] if why else type(exc).__name__}",
+                           "check the URL, that the server runs and accepts connections from this host") from None
+
+
+def quiet() -> None:
+    """Optuna's own log lines and experimental-feature warnings off: edgekit prints one line per trial."""
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def create_study(storage: Any, name: str, objectives: list[str], seed: int, trials: int, seed_salt: str = "") -> Any:
+    import optuna
+
+    from edgekit.digest import sha256_json
+
+    directions = [DIRECTIONS[o] for o in objectives]
+    existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
+    n_before = existing[name].n_trials if name in existing else 0
+    # one worker's sampling is reproducible; several workers (or a resumed run) draw different points
+    sampler_seed = int(sha256_json([seed, n_before, seed_salt])[:8], 16)
+    # constraints come from Trial.set_constraint (one per budget limit; <= 0 is within budget)
+    sampler = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=max(4, min(10, trials // 4)))
+    pruner = optuna.pruners.NopPruner()   # the accuracy budget prunes in objective (works for several objectives too)
+    study = optuna.create_study(storage=storage, study_name=name, directions=directions, sampler=sampler,
+                                pruner=pruner, load_if_exists=True)
+    if [d.name.lower() for d in study.directions] != directions:
+        raise EdgekitError(f"study {name!r} exists with other objectives", "use another --study name")
+    return study
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_killed(study: Any) -> list[int]:
+    """Fail the running trials of dead workers on this host and re-queue their parameters."""
+    import optuna
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    failed = []
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = str(t.user_attrs.get("worker", ""))
+        whost, _, pid = worker.rpartition(":")
+        if whost == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            try:
+                study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+            except Exception:   # another worker got there first
+                continue
+            study._storage.set_trial_user_attr(t._trial_id, "error", f"worker {worker} was killed during the trial")
+            retry(study, study._storage.get_trial(t._trial_id))
+            failed.append(t.number)
+    return failed
+
+
+def counted(t: Any) -> bool:
+    """A finished trial that counts towards --trials."""
+    from optuna.trial import TrialState
+
+    if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return t.state == TrialState.FAIL and "error" in t.user_attrs and "killed" not in str(t.user_attrs["error"])
+
+
+def finished(study: Any) -> int:
+    return sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
+
+
+def surplus(study: Any, number: int, target: int) -> bool:
+    """True when trials numbered below ``number`` (finished or still running) already make ``target``."""
+    from optuna.trial import TrialState
+
+    ahead = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.number >= number:
+            continue
+        if counted(t) or (t.state == TrialState.RUNNING and not t.user_attrs.get("surplus")):
+            ahead += 1
+    return ahead >= target
+
+
+def duplicate_of(study: Any, number: int, key: str) -> int | None:
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)):
+        if t.number != number and t.user_attrs.get("chain_key") == key:
+            return t.number
+    return None
+
+
+def front(trials: Iterable[Any], objectives: list[str]) -> list[Any]:
+    """The feasible completed trials no other feasible one dominates (ties: the earlier trial), by trial number."""
+    from optuna.trial import TrialState
+
+    pool = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]
+    sign = [1 if DIRECTIONS[o] == "minimize" else -1 for o in objectives]
+    vals = {t.number: [s * v for s, v in zip(sign, t.values)] for t in pool}
+
+    def dominates(a: list[float], b: list[float]) -> bool:
+        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+    out = []
+    for t in pool:
+        v = vals[t.number]
+        if any(dominates(vals[o.number], v) or (vals[o.number] == v and o.number < t.number) for o in pool if o is not t):
+            continue
+        out.append(t)
+    return sorted(out, key=lambda t: t.number)
+
+
+def best_so_far(trials: Iterable[Any], objective: str) -> list[tuple[int, float | None]]:
+    """(trial number, best feasible value of ``objective`` up to it) for every counted trial."""
+    sign = 1 if DIRECTIONS[objective] == "minimize" else -1
+    best: float | None = None
+    out = []
+    for t in sorted(trials, key=lambda t: t.number):
+        if not counted(t):
+            continue
+        m = (t.user_attrs.get("metrics") or {}).get(objective)
+        if t.user_attrs.get("feasible") and m is not None and (best is None or sign * m < sign * best):
+            best = m
+        out.append((t.number, best))
+    return out
