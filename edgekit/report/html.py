@@ -282,6 +282,7 @@ def render_html(report: Report, extra_columns: list[tuple[str, str]] | None = No
         out.append('<p class="sub">instr./invoke: guest instructions of one inference counted on the emulated ARMv7 '
                    'CPU (exact, identical on every run); est.: an <b>estimate</b> for a real core from those counts '
                    'and the device profile\'s cost model, not a measurement; emulated: wall-clock time under qemu.</p>')
+    out.append(__import__("edgekit.report.search_section", fromlist=["render"]).render(report))  # edgekit search
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
