@@ -120,11 +120,22 @@ def summary_table(ms: Sequence[Measurement], targets: Sequence[Any], result: Any
         if not console.is_terminal:
             console = Console(width=160)
     host_acc = {t.sha256: t.host_accuracy for t in targets}
+    emulated = any((m.device or {}).get("emulated") for m in ms)
+    est = next((((m.instructions or {}).get("estimate") or {}) for m in ms
+                if ((m.instructions or {}).get("estimate") or {}).get("ms") is not None), None)
     t = Table(title=f"edgekit bench: {len(ms)} measurement(s) in {db}", show_lines=False)
-    for col, just in (("variant", "left"), ("device", "left"), ("thr", "right"), ("status", "left"),
-                      ("size", "right"), ("p50", "right"), ("p90", "right"), ("mean ± 95% CI", "right"),
-                      ("CV", "right"), ("peak memory", "right"), ("acc device", "right"), ("acc host", "right"),
-                      ("warnings", "left")):
+    emu = " emulated (qemu)" if emulated else ""
+    cols = [("variant", "left"), ("device", "left"), ("thr", "right"), ("status", "left"), ("size", "right")]
+    if est:   # the headline on the emulated device: the estimated phone latency, then qemu's wall clock
+        from edgekit.costmodel import label_of
+
+        cols.append((f"latency {label_of(est)}", "right"))
+    cols += [("p50" + emu, "right"), ("p90" + emu, "right"), ("mean ± 95% CI", "right"), ("CV", "right")]
+    if emulated:
+        cols.append(("model memory (peak − empty run)", "right"))
+    cols += [("peak memory" + (" (process, qemu incl.)" if emulated else ""), "right"), ("acc device", "right"),
+             ("acc host", "right"), ("warnings", "left")]
+    for col, just in cols:
         t.add_column(col, justify=just, overflow="fold", no_wrap=col in ("variant", "device"))  # type: ignore[arg-type]
     notes: list[str] = []
     for m in sorted(ms, key=lambda m: (m.variant, m.device_serial, m.threads)):
@@ -139,11 +150,14 @@ def summary_table(ms: Sequence[Measurement], targets: Sequence[Any], result: Any
             if line not in notes:
                 notes.append(line)
         status = {"ok": "[green]ok[/green]", "incompatible": "[yellow]incompatible[/yellow]"}.get(m.status, f"[red]{m.status}[/red]")
-        t.add_row(
-            escape(m.variant), m.device_serial, str(m.threads), status, _SIZE(m.size_bytes),
-            _LATENCY(s.get("p50")), _LATENCY(s.get("p90")), ci, "—" if s.get("cv") is None else f"{s.cv:.1%}",
-            _MEMORY(m.peak_memory_mb), _ACCURACY(m.accuracy), _host_acc(m, host_acc), warn,
-        )
+        row = [escape(m.variant), m.device_serial, str(m.threads), status, _SIZE(m.size_bytes)]
+        if est:
+            row.append(_LATENCY(((m.instructions or {}).get("estimate") or {}).get("ms")))
+        row += [_LATENCY(s.get("p50")), _LATENCY(s.get("p90")), ci, "—" if s.get("cv") is None else f"{s.cv:.1%}"]
+        if emulated:
+            row.append(_MEMORY(((m.detail or {}).get("memory") or {}).get("model_share_mb")))
+        row += [_MEMORY(m.peak_memory_mb), _ACCURACY(m.accuracy), _host_acc(m, host_acc), warn]
+        t.add_row(*row)
     console.print(t)
     from edgekit.bench.counted import summary_table as counted_table
 

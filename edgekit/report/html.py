@@ -42,6 +42,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:26px 0 8px}
 .plot .pt.rec{stroke:#1a7f37;stroke-width:3}
 .plot .front-line{fill:none;stroke:#f28e2b;stroke-width:2;stroke-dasharray:5 3}
 .plot .label{font-size:10.5px;fill:#1d232a}
+.opsgrid{display:flex;flex-wrap:wrap;gap:18px}.ops h3{font-size:14px;margin:8px 0 2px}.optable td,.optable th{padding:2px 8px}
 .plot .empty{font-size:13px;fill:#5b6570}
 table{border-collapse:collapse;margin:6px 0;font-size:13px}
 th,td{border-bottom:1px solid #e3e7eb;padding:4px 9px;text-align:right;white-space:nowrap}
@@ -282,6 +283,9 @@ def render_html(report: Report, extra_columns: list[tuple[str, str]] | None = No
         out.append('<p class="sub">instr./invoke: guest instructions of one inference counted on the emulated ARMv7 '
                    'CPU (exact, identical on every run); est.: an <b>estimate</b> for a real core from those counts '
                    'and the device profile\'s cost model, not a measurement; emulated: wall-clock time under qemu.</p>')
+    from edgekit.report import ops_section
+
+    out.append(ops_section.render(report))
     out.append(__import__("edgekit.report.search_section", fromlist=["render"]).render(report))  # edgekit search
     out.append("</body></html>")
     return "\n".join(out) + "\n"
