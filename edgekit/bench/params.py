@@ -75,8 +75,7 @@ class BenchParams:
         timeout           float      seconds allowed for one runner invocation
         noisy_cv          float      warn when the coefficient of variation exceeds this
         seed              int        seed of the random inputs of the timed runs
-        count             bool       metric "latency" on the emulated device: also count the 1-thread runs
-                                     (counted route: instructions, per-op counts, estimated phone latency)
+        count             bool       emulated device, metric "latency": also count the 1-thread runs (estimate, per-op counts)
     """
 
     runs: int = 50
