@@ -285,12 +285,29 @@ def _loop(ctx: Any, st: Any, trials: int, timeout: float | None, t_start: float,
         summary.write(ctx.out, st, ctx, time.monotonic() - t_start)
 
 
+def _wait_for_others(st: Any, ctx: Any, limit_s: float = 3600) -> None:
+    """The front is final once no trial runs: wait for other workers' trials in flight (a dead
+    worker's trial is failed by the heartbeat after its grace period)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        optuna.storages.fail_stale_trials(st)
+        running = st.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not running:
+            return
+        ctx.progress.status("study", f"waiting for {len(running)} trial(s) of other workers", None)
+        time.sleep(2)
+
+
 def _finish(ctx: Any, st: Any, full: Any, seconds: float) -> SearchResult:
     """The test set, once per front member on this machine (and the baseline): eval.json."""
     from edgekit.optimize.evaluate import evaluate, write_eval
     from edgekit.search import study as study_mod
     from edgekit.variant import Variant
 
+    _wait_for_others(st, ctx)
     trials = st.get_trials(deepcopy=False)
     members = study_mod.front(trials, ctx.budget.objectives)
     base = Variant.load(ctx.out / "variants" / BASELINE)

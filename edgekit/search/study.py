@@ -40,6 +40,8 @@ def storage_url(storage: str | None, out_sqlite: str) -> str:
     if not isinstance(storage, str) or not re.match(r"^(sqlite|postgresql(\+psycopg2)?)://", storage):
         raise EdgekitError(f"--storage {storage!r} is not a sqlite:/// or postgresql:// URL",
                            "e.g. --storage postgresql://user:password@host:5432/edgekit, or omit it for OUT/search.sqlite")
+    if storage.startswith("postgresql://"):   # SQLAlchemy 2.1's default driver for it is psycopg 3; edgekit pins psycopg2
+        storage = "postgresql+psycopg2://" + storage[len("postgresql://"):]
     return storage
 
 
@@ -61,7 +63,7 @@ def open_storage(url: str) -> Any:
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
                                           grace_period=GRACE_S, heartbeat_stale_trial_callback=retry)
-    except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
+    except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as exc:
         why = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         raise EdgekitError(f"cannot open the study database {redact(url)}: {why[0] if why else type(exc).__name__}",
                            "check the URL, that the server runs and accepts connections from this host") from None
