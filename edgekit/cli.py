@@ -25,6 +25,7 @@ COMMAND_MODULES: dict[str, str | None] = {
     "edgekit.commands.bench": "bench",
     "edgekit.commands.report": None,
     "edgekit.commands.gate": None,
+    "edgekit.commands.inspect": None,
     "edgekit.commands.emulator": "bench",
     "edgekit.commands.devices": "bench",
     "edgekit.commands.search": "search",

@@ -20,14 +20,25 @@ class Target:
     size_bytes: int
     host_accuracy: float | None = None
     data: str | None = None                # manifest "data": the data set the variant was made from
+    input_range: dict | None = None        # manifest "input_range": applied to the device evaluation set
+    invalid: str | None = None             # why the file is no valid .tflite (pre-check), else None
 
     @classmethod
     def from_variant(cls, v: Any) -> "Target":
-        return cls(v.name, v.path, v.sha256, v.size_bytes, v.accuracy, v.manifest.data)
+        return cls(v.name, v.path, v.sha256, v.size_bytes, v.accuracy, v.manifest.data,
+                   getattr(v.manifest, "input_range", None), precheck(v.path))
 
     @classmethod
     def from_file(cls, path: Path) -> "Target":
-        return cls(path.stem, path, sha256_file(path), path.stat().st_size)
+        return cls(path.stem, path, sha256_file(path), path.stat().st_size, invalid=precheck(path))
+
+
+def precheck(path: Path) -> str | None:
+    """The flatbuffer check ``edgekit inspect`` makes: None for a readable .tflite, else the one-line
+    reason (``truncated: 31,053 of at least 93,160 bytes``), recorded instead of the runtime's C++ text."""
+    from edgekit.tflite.describe import problem
+
+    return problem(path)
 
 
 def _is_variant(obj: Any) -> bool:

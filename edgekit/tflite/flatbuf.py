@@ -34,7 +34,11 @@ class Corrupt(Exception):
 
 
 class Truncated(Corrupt):
-    """A read runs past the end of the buffer."""
+    """A read runs past the end of the buffer (``need``: the size that read needs, when known)."""
+
+    def __init__(self, pos: int, why: str, need: int | None = None):
+        super().__init__(pos, why)
+        self.need = need
 
 
 class CheckedTable(Table):
@@ -46,7 +50,7 @@ class CheckedTable(Table):
         if pos < 0:
             raise Corrupt(pos, "negative offset")
         if pos + size > len(self.Bytes):
-            raise Truncated(pos, f"a {size}-byte read at byte {pos} runs past the end")
+            raise Truncated(pos, f"a {size}-byte read at byte {pos} runs past the end", need=pos + size)
 
     def Get(self, flags, off):
         self._need(off, flags.bytewidth)

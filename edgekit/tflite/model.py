@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ class Parsed:
     buffers: list[memoryview | None]
     subgraphs: list[dict[str, Any]]    # {"name", "tensors", "inputs", "outputs", "operators"}
     size: int
+    metadata: list[str] = field(default_factory=list)     # names of Model.metadata entries
+    signatures: list[str] = field(default_factory=list)   # signature keys ("serving_default")
 
 
 def load(source: Source) -> tuple[bytes, str]:
@@ -58,6 +60,33 @@ def load(source: Source) -> tuple[bytes, str]:
     except OSError as exc:
         raise EdgekitError(f"cannot read {label}: {exc.strerror or exc}", "check the file's permissions") from None
     return data, label
+
+
+def problem(data: bytes) -> str | None:
+    """What is wrong with ``data`` as a .tflite, in a few words (None: it parses and validates).
+
+    ``"truncated: 31,053 of at least 93,160 bytes"``, ``"empty (0 bytes)"``, ``"not a .tflite (no 'TFL3'
+    identifier ...)"``, ``"corrupt at byte 412: tensor 3 refers to buffer 90 of 12"`` ...
+    """
+    size = len(data)
+    if size == 0:
+        return "empty (0 bytes)"
+    if size < 8:
+        return f"truncated: {size:,} of at least 8 bytes"
+    if data[4:8] != FILE_IDENTIFIER:
+        return f"not a .tflite file (no 'TFL3' identifier at byte 4; starts with {data[:8]!r})"
+    root_at = struct.unpack_from("<I", data, 0)[0]
+    if not 8 <= root_at < size:
+        return f"corrupt: the root table offset {root_at:,} lies outside the file ({size:,} bytes)"
+    try:
+        _parse_model(data)
+    except Truncated as exc:
+        return f"truncated: {size:,} of at least {exc.need:,} bytes" if exc.need else f"truncated ({exc.why})"
+    except Corrupt as exc:
+        return f"corrupt at byte {exc.pos:,}: {exc.why}" if exc.pos >= 0 else f"corrupt: an offset points {-exc.pos:,} bytes before the file's start"
+    except (struct.error, ValueError, TypeError, OverflowError, MemoryError, UnicodeDecodeError) as exc:
+        return f"corrupt ({type(exc).__name__}: {exc})"
+    return None
 
 
 def parse(data: bytes, label: str) -> Parsed:
@@ -137,7 +166,7 @@ def _buffer(b: Any, data: bytes) -> memoryview | None:
     if (view is None or len(view) == 0) and offset > 1:
         # large models: the data lives after the flatbuffer, at an absolute file offset
         if offset + bsize > len(data):
-            raise Truncated(offset, f"buffer data of {bsize} bytes at byte {offset} runs past the end")
+            raise Truncated(offset, f"buffer data of {bsize} bytes at byte {offset} runs past the end", need=offset + bsize)
         view = memoryview(data)[offset:offset + bsize]
     return view if view is not None and len(view) else None
 
@@ -195,4 +224,6 @@ def _parse_model(data: bytes) -> Parsed:
         buffers=buffers,
         subgraphs=subgraphs,
         size=len(data),
+        metadata=[_text(md.Name()) or "" for md in _items(model, "Metadata")],
+        signatures=[_text(sd.SignatureKey()) or "" for sd in _items(model, "SignatureDefs")],
     )
