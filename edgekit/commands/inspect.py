@@ -70,7 +70,7 @@ def _text(r: dict[str, Any]) -> str:
     lines.append(f"  metadata    {', '.join(md['names']) if md['present'] else 'none'}"
                  f"{'' if md['tflite_metadata'] else ' (no TFLite Metadata)'}")
     if rt is not None:
-        lines.append(f"  runtime     {rt['runtime']}: {rt['status']}" + (f" — {rt['reason']}" if rt["reason"] else ""))
+        lines.append(f"  runtime     {rt['runtime']}: {rt['status']}" + (f" — {' '.join(rt['reason'].split())}" if rt["reason"] else ""))
     return "\n".join(lines)
 
 
