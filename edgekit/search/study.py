@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 from typing import Any, Iterable
 
 from edgekit.errors import EdgekitError
@@ -60,13 +61,20 @@ def open_storage(url: str) -> Any:
         kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     quiet()
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
-                                          grace_period=GRACE_S, heartbeat_stale_trial_callback=retry)
-    except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as exc:
-        why = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        raise EdgekitError(f"cannot open the study database {redact(url)}: {why[0] if why else type(exc).__name__}",
-                           "check the URL, that the server runs and accepts connections from this host") from None
+    for attempt in range(6):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
+                                              grace_period=GRACE_S, heartbeat_stale_trial_callback=retry)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            # another worker is creating Optuna's tables in a new database at the same moment
+            if attempt == 5:
+                raise
+            time.sleep(1 + attempt)
+        except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as exc:
+            why = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            raise EdgekitError(f"cannot open the study database {redact(url)}: {why[0] if why else type(exc).__name__}",
+                               "check the URL, that the server runs and accepts connections from this host") from None
+    raise AssertionError("unreachable")
 
 
 def quiet() -> None:
@@ -122,10 +130,10 @@ def recover_killed(study: Any) -> list[int]:
         whost, _, pid = worker.rpartition(":")
         if whost == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             try:
+                study._storage.set_trial_user_attr(t._trial_id, "error", f"worker {worker} was killed during the trial")
                 study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
             except Exception:   # another worker got there first
                 continue
-            study._storage.set_trial_user_attr(t._trial_id, "error", f"worker {worker} was killed during the trial")
             retry(study, study._storage.get_trial(t._trial_id))
             failed.append(t.number)
     return failed

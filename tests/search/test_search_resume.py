@@ -1,0 +1,100 @@
+"""A search killed mid-trial continues with the same command: only the remaining trials run, each trial
+is an ordinary variant (manifest names study and trial), the front is evaluated on the test set, and
+`edgekit report` shows the Search section."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import EDGEKIT, ROOT, run_edgekit
+
+pytestmark = pytest.mark.slow
+
+
+def _trials(db):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if not names:
+        return []
+    return optuna.load_study(study_name=names[0], storage=storage).get_trials(deepcopy=True)
+
+
+def test_killed_search_resumes_with_the_remaining_trials_only(tmp_path, tiny_model, small_npz, tiny_space):
+    out = tmp_path / "out"
+    args = ["search", tiny_model, "--data", small_npz, "--space", tiny_space, "--out", out, "--trials", "3",
+            "--max-accuracy-drop", "50pp", "--seed", "3"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([*EDGEKIT, *map(str, args)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    db = out / "search.sqlite"
+    killed_number = None
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            trials = _trials(db) if db.exists() else []
+            done = [t for t in trials if t.state.name == "COMPLETE"]
+            running = [t for t in trials if t.state.name == "RUNNING" and "chain_key" in t.user_attrs]
+            if done and running:
+                killed_number = running[0].number
+                os.killpg(proc.pid, signal.SIGKILL)   # mid-trial: its chain is sampled and training
+                break
+            time.sleep(0.3)
+    finally:
+        if proc.poll() is None and killed_number is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert killed_number is not None, "the search never reached a second trial:\n" + proc.stdout.read().decode()[-3000:]
+    before = {t.number: t for t in _trials(db)}
+    finished_before = {n: t for n, t in before.items() if t.state.name in ("COMPLETE", "PRUNED")}
+    manifests = {n: (out / "variants" / t.user_attrs["variant"] / "manifest.json").read_text()
+                 for n, t in finished_before.items() if "variant" in t.user_attrs}
+    assert len(finished_before) < 3
+
+    again = run_edgekit(*args, "--json", timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"trial {killed_number} was running in a killed worker" in again.stderr
+    after = _trials(db)
+    counted = [t for t in after if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(counted) == 3                                   # the remaining trials only, no more
+    for n, t in finished_before.items():                       # finished trials were not run again
+        now = next(x for x in after if x.number == n)
+        assert now.state == t.state and now.datetime_complete == t.datetime_complete
+    for n, text in manifests.items():
+        assert (out / "variants" / before[n].user_attrs["variant"] / "manifest.json").read_text() == text
+    killed = next(t for t in after if t.number == killed_number)
+    assert killed.state.name == "FAIL" and "killed" in killed.user_attrs["error"]
+    retried = [t for t in counted if t.number > killed_number and t.params == killed.params]
+    assert retried, "the killed trial's parameters were not run again"
+    keys = [t.user_attrs["chain_key"] for t in counted]
+    assert len(keys) == len(set(keys))
+
+    doc = json.loads(again.stdout)
+    assert doc["finished"] == 3 and doc["front"]
+    from edgekit.variant import load_variants
+
+    variants = {v.name: v for v in load_variants(out)}
+    for t in counted:
+        if t.state.name == "COMPLETE":
+            m = variants[t.user_attrs["variant"]].manifest
+            assert (m.study, m.trial) == (doc["study"], t.number)
+    for row in doc["front"]:                                  # the test set, once, for the front
+        v = variants[row["variant"]]
+        assert v.evaluation is not None and v.evaluation.n == 200 and row["test_accuracy"] == v.evaluation.accuracy
+    assert variants["float32"].evaluation.n == 200
+    assert doc["validation"]["n"] == 160                      # 20 % of the 800 training images
+
+    page = tmp_path / "report.html"
+    rep = run_edgekit("report", out, "--format", "html", "-o", page, timeout=300)
+    assert rep.returncode == 0, rep.stderr
+    html = page.read_text()
+    assert 'id="search"' in html and 'class="best-so-far"' in html and "search-front" in html
