@@ -28,7 +28,10 @@ def measurement_line(m: Measurement) -> str:
     if m.status != "ok":
         return f"{head}: {_first_line(m.reason)}" if m.reason else head
     p50 = m.stats.get("p50")
-    parts = [f"p50 {_LATENCY(p50)}" if p50 is not None else None,
+    est = (m.instructions or {}).get("estimate") or {}
+    emulated = " emulated" if (m.device or {}).get("emulated") else ""
+    parts = [f"{_LATENCY(est['ms'])} {est.get('label') or 'est.'}" if est.get("ms") is not None else None,
+             f"p50{emulated} {_LATENCY(p50)}" if p50 is not None else None,
              f"{m.instructions['per_invoke']:,} instr./invoke" if (m.instructions or {}).get("per_invoke") else None,
              f"accuracy {_ACCURACY(m.accuracy)}" if m.accuracy is not None else None]
     parts = [p for p in parts if p]
