@@ -124,15 +124,28 @@ def _keras_zip_version(path: Path) -> str | None:
         return None
 
 
+def _h5_keras_version(path: Path) -> str | None:
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            version = f.attrs.get("keras_version")
+    except (OSError, ImportError):
+        return None
+    return version.decode() if isinstance(version, bytes) else (str(version) if version is not None else None)
+
+
 KERAS3_HINT = (
-    "tfmot needs a tf-keras (Keras 2) model: rebuild or load it with `import tf_keras as keras` "
-    "(or TF_USE_LEGACY_KERAS=1) and save with model.save('model.h5'); post-training passes "
-    "(ptq-dynamic, ptq-float16, ptq-int8) work on Keras 3 models as they are"
+    "tfmot needs a tf-keras (Keras 2) model: edgekit rebuilds a Keras 3 .keras/.h5 file as one when it "
+    "can translate every layer; otherwise rebuild it with `import tf_keras as keras` and save it, or use "
+    "the post-training passes (ptq-dynamic, ptq-float16, ptq-int8), which work on Keras 3 models as they are"
 )
 
 
-def load_user_model(path: Path, workdir: Path) -> LoadedModel:
-    """Load MODEL as tf-keras; a Keras 3 file is exported to a SavedModel in a child process."""
+def load_user_model(path: Path, workdir: Path, data: Any = None) -> LoadedModel:
+    """Load MODEL as tf-keras. A Keras 3 file (.keras or .h5) is rebuilt as tf-keras through the
+    bridge (:mod:`edgekit.optimize.keras3`), checked equal on ``data`` (a Dataset; None: random
+    inputs); when it cannot be, it is exported to a SavedModel for the post-training passes."""
     path = Path(path)
     if not path.exists():
         raise EdgekitError(f"model {path} does not exist", "give a tf-keras .h5, .keras or SavedModel directory")
@@ -143,7 +156,9 @@ def load_user_model(path: Path, workdir: Path) -> LoadedModel:
         if version is None:
             raise EdgekitError(f"model {path} is not a valid .keras archive (corrupt or truncated)", "re-save the model")
         if version.startswith("3"):
-            return LoadedModel(path, None, _export_keras3(path, workdir / f"savedmodel-{digest[:16]}"), "keras3", digest)
+            return _load_keras3(path, workdir, digest, data)
+    if path.is_file() and path.suffix in (".h5", ".hdf5") and (_h5_keras_version(path) or "").startswith("3"):
+        return _load_keras3(path, workdir, digest, data)
     if path.is_dir() and not (path / "saved_model.pb").exists():
         raise EdgekitError(f"{path} is a directory but not a SavedModel (no saved_model.pb)", "give a .h5, .keras or SavedModel directory")
     if path.is_file() and path.suffix not in (".h5", ".hdf5", ".keras"):
@@ -159,6 +174,46 @@ def load_user_model(path: Path, workdir: Path) -> LoadedModel:
             raise EdgekitError(f"model {path} was saved by Keras 3 and does not load in tf-keras", KERAS3_HINT)
         raise EdgekitError(f"cannot load model {path}: {msg}", "check the file is a complete tf-keras model (corrupt or truncated?)")
     return LoadedModel(path, model, None, "tf-keras", digest)
+
+
+def _load_keras3(path: Path, workdir: Path, digest: str, data: Any) -> LoadedModel:
+    """The Keras 3 model rebuilt as tf-keras (all passes), or exported (post-training passes only)."""
+    from edgekit.optimize.keras3 import bridge
+    from edgekit.optimize.keras3.translate import Unsupported
+
+    sample, sample_text = _bridge_sample(data)
+    try:
+        rebuilt = bridge.load_or_rebuild(path, workdir, digest, sample, sample_text)
+    except (Unsupported, bridge.Mismatch) as exc:
+        if isinstance(exc, Unsupported):
+            why = f"layer {exc.layer_class} ({exc.layer_name}) has no tf-keras translation{': ' + exc.why if exc.why else ''}"
+        else:
+            why = f"the tf-keras rebuild is refused: {exc}"
+        _note(f"Keras 3 bridge: {path.name}: {why}; the post-training passes (ptq-dynamic, ptq-float16, ptq-int8) "
+              "still work on it, the training passes do not")
+        return LoadedModel(path, None, _export_keras3(path, workdir / f"savedmodel-{digest[:16]}"), "keras3", digest)
+    _note(rebuilt.line)
+    return LoadedModel(path, rebuilt.model, None, "keras3", digest)
+
+
+def _bridge_sample(data: Any) -> tuple[np.ndarray | None, str]:
+    """Inputs for the bridge's equality check: 64 of the data's test images (at least 32 when the data
+    has them), else None (random inputs)."""
+    from edgekit.optimize.keras3.bridge import MIN_SAMPLE
+
+    if data is None:
+        return None, f"{MIN_SAMPLE} random inputs (no data given)"
+    x = np.concatenate([data.x_test[:64], data.x_train[: max(0, MIN_SAMPLE - len(data.x_test[:64]))]])
+    return x.astype(np.float32), f"{len(x)} inputs from the data"
+
+
+def _note(line: str) -> None:
+    import sys
+
+    from edgekit.passes.keras_env import OUTPUT_LOCK
+
+    with OUTPUT_LOCK:
+        print(line, file=sys.stderr, flush=True)
 
 
 _EXPORT_SCRIPT = r"""

@@ -100,7 +100,7 @@ def plan(*, model: Any = None, data: Any = None, unlabelled: Any = None, recipe:
         base = from_tflite.load(Path(model))
         base_key = base.sha256
     elif isinstance(model, (str, Path)):
-        base = models.load_user_model(Path(model), out / "cache")
+        base = models.load_user_model(Path(model), out / "cache", data=dataset)
         base_key = base.sha256
     else:
         base = models.from_keras(model)
