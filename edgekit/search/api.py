@@ -212,7 +212,8 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
     ctx.baseline_metrics = base_m
 
     st = study_mod.create_study(rdb, name, budget.objectives, seed, trials,
-                                seed_salt="" if storage is None else study_mod.worker_id())
+                                seed_salt="" if storage is None else study_mod.worker_id(),
+                                prune_below=trial_mod.prune_threshold(ctx))
     st.set_user_attr("baseline", {"worker": study_mod.worker_id(), **base_m})
     notes = [f"trial {n} was running in a killed worker: failed and queued again"
              for n in study_mod.recover_killed(st)]

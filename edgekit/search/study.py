@@ -87,7 +87,8 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def create_study(storage: Any, name: str, objectives: list[str], seed: int, trials: int, seed_salt: str = "") -> Any:
+def create_study(storage: Any, name: str, objectives: list[str], seed: int, trials: int, seed_salt: str = "",
+                 prune_below: float | None = None) -> Any:
     import optuna
 
     from edgekit.digest import sha256_json
@@ -99,7 +100,10 @@ def create_study(storage: Any, name: str, objectives: list[str], seed: int, tria
     sampler_seed = int(sha256_json([seed, n_before, seed_salt])[:8], 16)
     # constraints come from Trial.set_constraint (one per budget limit; <= 0 is within budget)
     sampler = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=max(4, min(10, trials // 4)))
-    pruner = optuna.pruners.NopPruner()   # the accuracy budget prunes in objective (works for several objectives too)
+    # one objective: Optuna's ThresholdPruner on the validation accuracy reported after the Keras passes;
+    # several objectives (Optuna has no pruning there): the same threshold, checked in the trial itself
+    pruner = (optuna.pruners.ThresholdPruner(lower=prune_below) if prune_below is not None and len(objectives) == 1
+              else optuna.pruners.NopPruner())
     study = optuna.create_study(storage=storage, study_name=name, directions=directions, sampler=sampler,
                                 pruner=pruner, load_if_exists=True)
     if [d.name.lower() for d in study.directions] != directions:

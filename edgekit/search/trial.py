@@ -140,6 +140,13 @@ def validate(ctx: Context, variant: Any) -> Any:
     return evaluation
 
 
+def prune_threshold(ctx: Context) -> float | None:
+    """Validation accuracy below which a trial is hopeless after its Keras passes (None: no budget)."""
+    if ctx.budget.max_accuracy_drop is None:
+        return None
+    return ctx.val_accuracy - ctx.budget.max_accuracy_drop - PRUNE_SLACK
+
+
 def _keras_accuracy(model: Any, ds: Any) -> float:
     probs = model.predict(ds.x_test, batch_size=512, verbose=0)
     return float((np.asarray(probs).argmax(axis=1) == ds.y_test).mean())
@@ -181,7 +188,12 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
         if v.keras_steps and ctx.budget.max_accuracy_drop is not None:
             model, _, _ = ctx.builder.keras_chain(v)
             acc = _keras_accuracy(model, ctx.plan.dataset)
-            if ctx.val_accuracy - acc > ctx.budget.max_accuracy_drop + PRUNE_SLACK:
+            if len(ctx.budget.objectives) == 1:
+                trial.report(acc, step=len(v.keras_steps))
+                hopeless = trial.should_prune()
+            else:
+                hopeless = acc < prune_threshold(ctx)
+            if hopeless:
                 trial.set_user_attr("metrics", {"accuracy": acc, "drop": ctx.val_accuracy - acc})
                 trial.set_constraint("accuracy_drop", ctx.val_accuracy - acc - ctx.budget.max_accuracy_drop)
                 trial.set_user_attr("pruned", f"validation accuracy {acc:.2%} after {' → '.join(s.label() for s in v.keras_steps)}")
