@@ -109,7 +109,9 @@ def from_keras(model) -> LoadedModel:
     if not isinstance(model, keras.Model):
         kind = f"{type(model).__module__}.{type(model).__name__}"
         if kind.startswith("keras.") or kind.startswith("keras.src"):
-            raise EdgekitError(f"the model is a Keras 3 {type(model).__name__}, not a tf-keras model", KERAS3_HINT)
+            raise EdgekitError(f"the model is an in-memory Keras 3 {type(model).__name__}, not a tf-keras model",
+                               "save it with model.save('model.keras') and pass the path: edgekit rebuilds a Keras 3 "
+                               "file as tf-keras in a child process (the two Keras packages never share one)")
         raise EdgekitError(f"the model of type {kind} is not understood",
                            "pass a tf-keras model, the path of a .h5/.keras file or SavedModel folder, or None")
     return LoadedModel(Path(f"<in-memory model {model.name}>"), model, None, "tf-keras", weights_hash(model))
