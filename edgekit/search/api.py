@@ -272,8 +272,12 @@ def _loop(ctx: Any, st: Any, trials: int, timeout: float | None, t_start: float,
         st.optimize(lambda t: run_trial(ctx, t), n_trials=1, catch=(TrialFailed, Duplicate, Surplus),
                     callbacks=[lambda s, t: seen.append(t)], gc_after_trial=False, show_progress_bar=False)
         t = seen[-1] if seen else None
-        if t is None or t.user_attrs.get("surplus"):
+        if t is None:
             break
+        if t.user_attrs.get("surplus"):
+            # the last trials run elsewhere: wait for them (a dead worker's is failed and queued again)
+            _wait_for_others(st, ctx)
+            continue
         if "duplicate_of" in t.user_attrs:
             dups += 1
             if dups >= 25:

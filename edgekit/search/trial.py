@@ -210,9 +210,12 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
                              "agreement": ev.agreement, "seconds": round(seconds, 3)}
         if ctx.measurer is not None:
             m.update(ctx.measurer.measure(variant))
-    except (TrialFailed, EdgekitError) as exc:
-        text = exc.one_line() if isinstance(exc, EdgekitError) else str(exc)
-        trial.set_user_attr("error", text)
+    except optuna.TrialPruned:
+        raise
+    except Exception as exc:   # noqa: BLE001 — a chain that breaks in TensorFlow/tfmot is this trial's failure
+        text = exc.one_line() if isinstance(exc, EdgekitError) else (
+            str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        trial.set_user_attr("error", text[:500])
         raise TrialFailed(text) from None
     finally:
         ctx.builder.memo.clear()   # every trial's chain differs: keep memory flat
