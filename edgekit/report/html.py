@@ -279,6 +279,9 @@ def render_html(report: Report, extra_columns: list[tuple[str, str]] | None = No
     out.append("".join(rows))
     out.append("</tbody></table>")
     out.append('<p class="sub">* axis of the front. Sizes in decimal units (1 kB = 1000 B); memory in MiB.</p>')
+    from edgekit.report.render import headline_notes
+
+    out += [f'<p class="sub headline">{_e(line)}</p>' for line in headline_notes(report)]
     if any(k.startswith("est. ") for k, _ in extra):
         out.append('<p class="sub">instr./invoke: guest instructions of one inference counted on the emulated ARMv7 '
                    'CPU (exact, identical on every run); est.: an <b>estimate</b> for a real core from those counts '

@@ -92,6 +92,8 @@ def render_table(report: Report, max_rows: int = 100, console: Any = None) -> No
             ex.add_row(_escape(e["name"]), e["status"], _escape(e["reason"] or ""), style="red" if e["status"] != "missing" else "yellow")
         console.print(ex)
     console.print(f"[dim]* = axis of the front. {FRONT_MARK} = on the front.[/dim]")
+    for line in headline_notes(report):
+        console.print(f"[dim]{_escape(line)}[/dim]")
     text = recommendation_text(report)
     if text:
         fits = report.recommendation["fits"]
@@ -135,7 +137,7 @@ def render_markdown(report: Report, max_rows: int = 100) -> str:
         out.append("| " + " | ".join(cells) + " |")
     if more:
         out.append(f"| | … {more} more dominated |" + " |" * (len(report.metrics) + 1))
-    out += ["", f"{FRONT_MARK} on the Pareto front; ⋆ axis of the front.", ""]
+    out += ["", f"{FRONT_MARK} on the Pareto front; ⋆ axis of the front.", *headline_notes(report), ""]
     excluded = report.excluded()
     if excluded:
         out += ["**Not ranked**", "", "| variant | status | reason |", "|:--|:--|:--|"]
@@ -167,3 +169,15 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
+
+
+def headline_notes(report: Any) -> list[str]:
+    """What the headline latency / memory columns are on an emulated device (nothing on a real phone)."""
+    sel, out = report.selection, []
+    metrics = set(report.metrics) | set(report.axes)
+    if "latency" in metrics and sel.latency_source == "estimate":
+        out.append(f"{sel.short('latency')} = {sel.label('latency')}: an estimate for that phone core from the instructions "
+                   "counted on the emulated device (docs/cost-model.md), not a measurement; qemu's own time: emulated_latency.")
+    if "memory" in metrics and sel.emulated:
+        out.append(f"{sel.short('memory')} = {sel.label('memory')}: the process's peak minus an empty run (qemu + python + runtime).")
+    return out
