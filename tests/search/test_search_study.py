@@ -1,0 +1,59 @@
+"""The study bookkeeping: which trials count, the front under budgets, the best-so-far curve."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from edgekit.search import study as study_mod
+
+
+def _t(number, state, values=None, feasible=True, **attrs):
+    metrics = attrs.pop("metrics", {})
+    t = create_trial(state=state, values=values, params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
+                     user_attrs={"feasible": feasible, "metrics": metrics, **attrs})
+    t.number = number
+    return t
+
+
+def test_counted_trials_and_the_front():
+    trials = [
+        _t(0, TrialState.COMPLETE, [30e3, 2.0], metrics={"size": 30e3, "latency": 2.0}),
+        _t(1, TrialState.COMPLETE, [20e3, 3.0], metrics={"size": 20e3, "latency": 3.0}),
+        _t(2, TrialState.COMPLETE, [10e3, 1.0], feasible=False, metrics={"size": 10e3, "latency": 1.0}),  # over budget
+        _t(3, TrialState.COMPLETE, [40e3, 2.5], metrics={"size": 40e3, "latency": 2.5}),                  # dominated by 0
+        _t(4, TrialState.PRUNED),
+        _t(5, TrialState.FAIL, error="ValueError: boom"),
+        _t(6, TrialState.FAIL, error="worker h:1 was killed during the trial"),
+        _t(7, TrialState.FAIL, duplicate_of=1),
+        _t(8, TrialState.COMPLETE, [20e3, 3.0], metrics={"size": 20e3, "latency": 3.0}),                  # tie with 1
+    ]
+    assert [t.number for t in trials if study_mod.counted(t)] == [0, 1, 2, 3, 4, 5, 8]
+    assert [t.number for t in study_mod.front(trials, ["size", "latency"])] == [0, 1]
+    assert [t.number for t in study_mod.front(trials, ["size"])] == [1]
+    assert study_mod.best_so_far(trials, "size") == [(0, 30e3), (1, 20e3), (2, 20e3), (3, 20e3), (4, 20e3),
+                                                     (5, 20e3), (8, 20e3)]
+
+
+def test_accuracy_is_maximised():
+    trials = [_t(0, TrialState.COMPLETE, [0.8], metrics={"accuracy": 0.8}),
+              _t(1, TrialState.COMPLETE, [0.9], metrics={"accuracy": 0.9})]
+    assert [t.number for t in study_mod.front(trials, ["accuracy"])] == [1]
+
+
+def test_storage_urls_and_redaction(tmp_path):
+    assert study_mod.storage_url(None, "/o/search.sqlite") == "sqlite:////o/search.sqlite"
+    assert study_mod.storage_url("postgresql://u:pw@h/db", "") == "postgresql+psycopg2://u:pw@h/db"
+    assert study_mod.redact("postgresql+psycopg2://u:pw@h:5432/db") == "postgresql+psycopg2://u:***@h:5432/db"
+    import pytest
+
+    from edgekit.errors import EdgekitError
+
+    with pytest.raises(EdgekitError):
+        study_mod.storage_url("mysql://u@h/db", "")
+    storage = study_mod.open_storage(f"sqlite:///{tmp_path / 's.sqlite'}")
+    st = study_mod.create_study(storage, "s", ["size"], seed=0, trials=4)
+    assert st.directions == [optuna.study.StudyDirection.MINIMIZE]
+    with pytest.raises(EdgekitError, match="other objectives"):
+        study_mod.create_study(storage, "s", ["accuracy"], seed=0, trials=4)
