@@ -28,7 +28,7 @@ from edgekit.emulator.profiles import Profile
 CLONE_NEWNS = 0x00020000
 GUEST_PATH = "/system/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ROUTES = ("chroot",)  # + "counted": edgekit.emulator.counting.shell_route
-_CPU_PART = {"cortex-a7": "0xc07", "cortex-a15": "0xc0f", "max": "0xd03"}  # max: the armv7-a53 profile (32-bit kernel: architecture 7, part A53)
+_CPU_PART = {"cortex-a7": "0xc07", "cortex-a15": "0xc0f", "max": "0xd03"}  # max: armv7-a53 (A53 part)
 
 
 def unshare_mounts() -> None:
