@@ -31,7 +31,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,36 +91,18 @@ def load(path: Path) -> LoadedTflite:
                         int(info["const_params"]), info=info)
 
 
-class TfliteBuilder:
-    """Makes the variants of a .tflite base: the same ``export(v) -> Built`` as the Keras chain builder."""
+def export(base: LoadedTflite, v: Any, dataset: Any, seed: int, progress: Any) -> bytes:
+    """The .tflite bytes of recipe variant ``v`` made from ``base`` (no export pass: the file itself)."""
+    from edgekit.passes.quantization import representative_data
 
-    teacher_seconds = None
-
-    def __init__(self, p: Any, out: Path, progress: Any):
-        self.p, self.out, self.progress = p, out, progress
-
-    def teacher_cached(self) -> bool:
-        return True
-
-    def export(self, v: Any):
-        from edgekit.optimize.chain import Built
-        from edgekit.passes.quantization import representative_data
-
-        base = self.p.base
-        exp = v.export
-        if v.keras_steps:   # plan refuses these already; never reached through optimize()
-            raise EdgekitError(f"variant {v.name!r}: training passes cannot run on a .tflite")
-        t0 = time.monotonic()
-        if exp is None:
-            data = Path(base.source).read_bytes()
-        else:
-            self.progress.status(v.name, f"export {exp.label()} with {QUANTIZER}", None)
-            rep = None
-            if exp.name == "ptq-int8":
-                rep = representative_data(self.p.dataset.x_train, exp.params["calibration"], self.p.seed)
-            data = quantize(Path(base.source), MODES[exp.name], rep)
-        took = time.monotonic() - t0
-        return Built(data, base.param_count, took, {"train": 0.0, "convert": took})
+    exp = v.export
+    if v.keras_steps:   # plan refuses these already; never reached through optimize()
+        raise EdgekitError(f"variant {v.name!r}: training passes cannot run on a .tflite")
+    if exp is None:
+        return Path(base.source).read_bytes()
+    progress.status(v.name, f"export {exp.label()} with {QUANTIZER}", None)
+    rep = representative_data(dataset.x_train, exp.params["calibration"], seed) if exp.name == "ptq-int8" else None
+    return quantize(Path(base.source), MODES[exp.name], rep)
 
 
 def quantize(model: Path, mode: str, representative: np.ndarray | None = None, timeout: float = 900) -> bytes:

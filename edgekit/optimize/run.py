@@ -75,9 +75,7 @@ def optimize(model: Any = None, data: Any = None, *, recipe: str | Path | Recipe
 
             warnings.warn(w, stacklevel=2)
     if p.base.kind == "tflite":
-        from edgekit.optimize.from_tflite import TfliteBuilder
-
-        builder: Any = TfliteBuilder(p, out, progress)
+        builder: Any = _TfliteBuilder(p, progress)
     else:
         builder = Builder(p, out, progress)
     todo = _baseline_first(p.todo, rec)
@@ -242,6 +240,26 @@ class _Finisher:
                 with open(tmp, "wb") as fh:
                     np.save(fh, outputs)
         self.progress.done(variant.name, evaluated_text(variant))
+
+
+class _TfliteBuilder:
+    """A .tflite base's variants (:mod:`edgekit.optimize.from_tflite`), with the chain Builder's interface."""
+
+    teacher_seconds = None
+
+    def __init__(self, p: Plan, progress: Progress):
+        self.p, self.progress = p, progress
+
+    def teacher_cached(self) -> bool:
+        return True
+
+    def export(self, v: VariantSpec) -> Built:
+        from edgekit.optimize import from_tflite
+
+        t0 = time.monotonic()
+        data = from_tflite.export(self.p.base, v, self.p.dataset, self.p.seed, self.progress)
+        took = time.monotonic() - t0
+        return Built(data, self.p.base.param_count, took, {"train": 0.0, "convert": took})
 
 
 def _converter(p: Plan, v: VariantSpec) -> str | None:

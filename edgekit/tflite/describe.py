@@ -120,8 +120,14 @@ def runtime_check(path: str | Path) -> dict[str, Any]:
 
 def describe(path: str | Path, *, check_runtime: bool = True) -> dict[str, Any]:
     """The inspect report of one .tflite (raises the reader's one-line EdgekitError for a bad file)."""
+    from edgekit.errors import EdgekitError
+
     data, label = _model.load(path)
     m = _model.parse(data, label)
+    why = _model.problem(data)
+    if why is not None:
+        raise EdgekitError(f"{label}: {why}", "re-export it")
+    more = _model.extras(data)
     info = read_model_info(data)
     stats = weight_stats(data)
     sg = m.subgraphs[0]
@@ -156,9 +162,9 @@ def describe(path: str | Path, *, check_runtime: bool = True) -> dict[str, Any]:
         "sparsity": {"overall": float(stats["overall_sparsity"]),
                      "layers": {k: float(s["sparsity"]) for k, s in stats["layers"].items()}},
         "unique_weights": _per_channel_unique(m),
-        "metadata": {"present": bool(m.metadata), "names": list(m.metadata),
-                     "tflite_metadata": "TFLITE_METADATA" in m.metadata},
-        "signatures": list(m.signatures),
+        "metadata": {"present": bool(more["metadata"]), "names": more["metadata"],
+                     "tflite_metadata": "TFLITE_METADATA" in more["metadata"]},
+        "signatures": more["signatures"],
         "runtime": runtime_check(path) if check_runtime and not isinstance(path, (bytes, bytearray)) else None,
     }
     return report

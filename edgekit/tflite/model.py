@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,6 @@ class Parsed:
     buffers: list[memoryview | None]
     subgraphs: list[dict[str, Any]]    # {"name", "tensors", "inputs", "outputs", "operators"}
     size: int
-    metadata: list[str] = field(default_factory=list)     # names of Model.metadata entries
-    signatures: list[str] = field(default_factory=list)   # signature keys ("serving_default")
 
 
 def load(source: Source) -> tuple[bytes, str]:
@@ -80,13 +78,25 @@ def problem(data: bytes) -> str | None:
         return f"corrupt: the root table offset {root_at:,} lies outside the file ({size:,} bytes)"
     try:
         _parse_model(data)
+        extras(data)
     except Truncated as exc:
         return f"truncated: {size:,} of at least {exc.need:,} bytes" if exc.need else f"truncated ({exc.why})"
     except Corrupt as exc:
         return f"corrupt at byte {exc.pos:,}: {exc.why}" if exc.pos >= 0 else f"corrupt: an offset points {-exc.pos:,} bytes before the file's start"
     except (struct.error, ValueError, TypeError, OverflowError, MemoryError, UnicodeDecodeError) as exc:
+        if "bad number" in str(exc):   # flatbuffers' range check: an offset summed past 2**32
+            return f"corrupt: an offset points outside the file ({size:,} bytes)"
         return f"corrupt ({type(exc).__name__}: {exc})"
     return None
+
+
+def extras(data: bytes) -> dict[str, list[str]]:
+    """``{"metadata": [names of Model.metadata], "signatures": [signature keys]}``, read through checked
+    tables (raises Truncated/Corrupt). Not part of :func:`parse`: running a model needs neither, and the
+    interpreter tests rely on a corrupt signature_defs vector getting through to the runtime."""
+    model = root(Model, data)
+    return {"metadata": [_text(md.Name()) or "" for md in _items(model, "Metadata")],
+            "signatures": [_text(sd.SignatureKey()) or "" for sd in _items(model, "SignatureDefs")]}
 
 
 def parse(data: bytes, label: str) -> Parsed:
@@ -224,6 +234,4 @@ def _parse_model(data: bytes) -> Parsed:
         buffers=buffers,
         subgraphs=subgraphs,
         size=len(data),
-        metadata=[_text(md.Name()) or "" for md in _items(model, "Metadata")],
-        signatures=[_text(sd.SignatureKey()) or "" for sd in _items(model, "SignatureDefs")],
     )

@@ -9,6 +9,7 @@ and `edgekit bench`'s target pre-check gives the same reason.
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import jsonschema
@@ -89,7 +90,7 @@ def test_truncated_file_is_one_line_with_the_sizes_and_bench_records_the_same(ti
     assert t.invalid == line.split(f"{bad}: ", 1)[1]
 
 
-@pytest.mark.parametrize("where", ["root offset", "vtable offset", "identifier"])
+@pytest.mark.parametrize("where", ["root offset", "vtable offset", "identifier", "signature_defs length"])
 def test_bit_flipped_file_is_one_line(tiny, tmp_path, where):
     data = bytearray((tiny / "int8.tflite").read_bytes())
     if where == "root offset":
@@ -97,8 +98,14 @@ def test_bit_flipped_file_is_one_line(tiny, tmp_path, where):
     elif where == "vtable offset":
         root = int.from_bytes(data[0:4], "little")
         data[root + 3] ^= 0x80           # the root table's signed offset to its vtable: far outside the file
-    else:
+    elif where == "identifier":
         data[5] ^= 0x01                  # 'TFL3' -> 'TGL3'
+    else:   # 1 -> 1001 signature defs: tflite-runtime's Python Interpreter dereferences garbage (SIGSEGV)
+        root = struct.unpack_from("<I", data, 0)[0]
+        vtable = root - struct.unpack_from("<i", data, root)[0]
+        field = struct.unpack_from("<H", data, vtable + 4 + 2 * 7)[0]
+        vec = root + field + struct.unpack_from("<I", data, root + field)[0]
+        struct.pack_into("<I", data, vec, struct.unpack_from("<I", data, vec)[0] ^ 0x3E9 ^ 0x1)
     bad = tmp_path / "flip.tflite"
     bad.write_bytes(bytes(data))
     if where == "root offset":    # the command once; the other flips through the same function it calls
