@@ -186,6 +186,10 @@ def _load_keras3(path: Path, workdir: Path, digest: str, data: Any) -> LoadedMod
     sample, sample_text = _bridge_sample(data)
     try:
         rebuilt = bridge.load_or_rebuild(path, workdir, digest, sample, sample_text)
+    except bridge.InputMismatch as exc:
+        if data is not None:
+            data.check_model_input(exc.shape)   # the data set's own one-line message
+        raise
     except (Unsupported, bridge.Mismatch) as exc:
         if isinstance(exc, Unsupported):
             why = f"layer {exc.layer_class} ({exc.layer_name}) has no tf-keras translation{': ' + exc.why if exc.why else ''}"

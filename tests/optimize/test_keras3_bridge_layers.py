@@ -39,6 +39,7 @@ def dumped(tmp_path_factory) -> dict[str, bridge.Dumped]:
             jobs.append({"model": str(files[name][fmt]), "out": str(d), "sample": str(d / "sample.npy")})
             out[f"{name}.{fmt}"] = bridge.Dumped(d)
     bridge.run_child(jobs)
+    out["files"] = files
     return out
 
 
@@ -81,6 +82,34 @@ def test_a_weight_without_a_place_is_an_error(dumped, tmp_path):
     (d / "weights.json").write_text(json.dumps(index))
     with pytest.raises(bridge.Mismatch, match="ghost"):
         bridge.build(bridge.Dumped(d))
+
+
+def test_load_user_model_checks_on_the_data_and_keeps_the_child_output(dumped, tmp_path, capsys):
+    from edgekit.errors import EdgekitError
+    from edgekit.optimize import models
+    from edgekit.optimize.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    grey = from_arrays(rng.uniform(0, 1, (40, 28, 28, 1)), rng.integers(0, 10, 40),
+                       rng.uniform(0, 1, (20, 28, 28, 1)), rng.integers(0, 10, 20))
+    path = dumped["files"]["seq"]["h5"]
+    loaded = models.load_user_model(path, tmp_path, data=grey)
+    assert loaded.kind == "keras3" and loaded.trainable and loaded.keras_model.input_shape == (None, 28, 28, 1)
+    line = capsys.readouterr().err.strip()
+    # 20 test images topped up with 12 training images: at least 32 inputs from the data
+    assert line.startswith("Keras 3 bridge: seq.h5 rebuilt as tf-keras (9 layers, 8 weight tensors copied); "
+                           "max abs output difference on 32 inputs from the data: "), line
+    cached = list(tmp_path.glob("keras3-*"))
+    assert len(cached) == 1 and (cached[0] / "outputs.npy").exists()
+    stamp = (cached[0] / "outputs.npy").stat().st_mtime_ns
+    again = models.load_user_model(path, tmp_path, data=grey)    # no Keras 3 child this time
+    assert (cached[0] / "outputs.npy").stat().st_mtime_ns == stamp
+    np.testing.assert_array_equal(again.keras_model.get_weights()[0], loaded.keras_model.get_weights()[0])
+
+    small = from_arrays(rng.uniform(0, 1, (40, 8, 8, 1)), rng.integers(0, 10, 40),
+                        rng.uniform(0, 1, (20, 8, 8, 1)), rng.integers(0, 10, 20))
+    with pytest.raises(EdgekitError, match="expects 28x28x1"):
+        models.load_user_model(path, tmp_path, data=small)
 
 
 # --------------------------------------------------------------------------- translation rules (no TensorFlow)

@@ -35,6 +35,14 @@ MIN_SAMPLE = 32
 ALIASES = {"kernel": "depthwise_kernel", "depthwise_kernel": "kernel"}
 
 
+class InputMismatch(EdgekitError):
+    """The check inputs do not fit the Keras 3 model's input (``shape``: with the batch dimension)."""
+
+    def __init__(self, shape, message: str, hint: str):
+        super().__init__(message, hint)
+        self.shape = shape
+
+
 class Mismatch(Exception):
     """The rebuilt tf-keras model's outputs differ from the Keras 3 model's."""
 
@@ -248,8 +256,9 @@ def _checked(path: Path, dumped: Dumped) -> Dumped:
     if dumped.outputs() is None:
         shape = dumped.info()["input_shape"]
         x = np.load(dumped.dir / "sample.npy", mmap_mode="r")
-        raise EdgekitError(f"the data's inputs {tuple(x.shape[1:])} do not fit the model's input "
-                           f"{tuple(shape[0][1:]) if len(shape) == 1 else shape}", "give data of the model's input shape")
+        raise InputMismatch(shape[0] if len(shape) == 1 else shape,
+                            f"the data's inputs {tuple(x.shape[1:])} do not fit the model's input "
+                            f"{tuple(shape[0][1:]) if len(shape) == 1 else shape}", "give data of the model's input shape")
     return dumped
 
 
