@@ -98,7 +98,7 @@ def _activation_name(value: Any, layer: str, cls: str) -> str:
     raise Unsupported(cls, layer, f"activation {value!r}")
 
 
-def _layer_config(cls: str, cfg: dict, layer: str, signature: set[str] | None = None) -> dict:
+def _layer_config(cls: str, cfg: dict, layer: str) -> dict:
     """The tf-keras config of one same-API layer (no expansion)."""
     out = clean(copy.deepcopy(cfg))
     for key, neutral in NEUTRAL.items():
