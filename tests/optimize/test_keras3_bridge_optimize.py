@@ -60,8 +60,8 @@ def work(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def runs(work):
-    """The six `edgekit optimize` runs, two at a time (most of a run is single-threaded graph tracing)."""
+def runs(work, request):
+    """The selected `edgekit optimize` runs, two at a time (most of a run is single-threaded graph tracing)."""
     def one(case):
         model, fmt = case
         recipe = work["more"] if case == ("branches", "keras") else work["recipe"]
@@ -70,7 +70,9 @@ def runs(work):
                            "--out", out, "--json", timeout=3600)   # MobileNetV2's prune/cluster/QAT: minutes
         return case, (proc, out)
 
-    order = sorted(CASES, key=lambda c: c[0] != "mnv2")   # the two long ones first
+    selected = {(i.callspec.params["model"], i.callspec.params["fmt"]) for i in request.session.items
+                if i.module is request.module and hasattr(i, "callspec") and "model" in i.callspec.params}
+    order = sorted(selected, key=lambda c: c[0] != "mnv2")   # the two long ones first
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
         return dict(pool.map(one, order))
 
