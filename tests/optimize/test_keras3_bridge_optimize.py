@@ -103,7 +103,8 @@ def test_every_pass_works_on_a_keras3_model(work, runs, model, fmt):
     assert pcq["io"]["input"]["dtype"] == "int8"
     if more:
         p24 = read_json(out / "variants" / "p24" / "manifest.json")
-        assert 0.2 < p24["sparsity"]["overall"] < 0.55, p24["sparsity"]
+        # 2:4 reaches the layers whose input channels are a multiple of 4 (here the Dense head)
+        assert any(0.45 <= v <= 0.55 for v in p24["sparsity"]["layers"].values()), p24["sparsity"]
         dist = read_json(out / "variants" / "dist" / "manifest.json")
         assert dist["base"] == "student" and dist["chain"][0]["pass"] == "distill"
 
@@ -120,7 +121,7 @@ def test_an_unsupported_layer_keeps_the_post_training_passes(work, tmp_path):
     proc = run_edgekit("optimize", path, "--data", data, "--recipe", ptq, "--out", tmp_path / "out", check=True)
     notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("Keras 3 bridge:")]
     assert len(notes) == 1, proc.stderr[-2000:]
-    assert "layer LSTM (lstm" in notes[0] and "post-training passes" in notes[0] and "still work" in notes[0]
+    assert "layer UnitNormalization (unit_norm)" in notes[0] and "post-training passes" in notes[0] and "still work" in notes[0]
     assert read_json(tmp_path / "out" / "variants" / "dyn" / "manifest.json")["compatibility"]["status"] == "ok"
 
     prune = tmp_path / "prune.toml"
