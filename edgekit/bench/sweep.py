@@ -128,7 +128,10 @@ class Sweep:
                         return
                 last_sha = t.sha256
                 self.events.on_measurement_start(dev, job)
-                if t.sha256 in incompatible:
+                if t.invalid is not None:   # the flatbuffer pre-check (edgekit inspect's): never pushed
+                    m = base_measurement(t, dev, job.threads, params, ev)
+                    m.status, m.reason, m.finished = "failed", f"not a valid .tflite: {t.invalid}", utc_now()
+                elif t.sha256 in incompatible:
                     m = derived_incompatible(t, dev, job.threads, params, ev, incompatible[t.sha256])
                 else:
                     m = self._run_once_more_if_transient(runner, dev, job)

@@ -153,6 +153,26 @@ def test_bare_tflite_file_named_like_a_shell_command(device, tmp_path):
     assert "alive" in probe
 
 
+def test_truncated_file_is_recorded_with_the_pre_check_reason_never_pushed(device, tmp_path):
+    serial, _ = device
+    good = (tiny_models() / "int8.tflite").read_bytes()
+    d = tmp_path / "files"
+    d.mkdir()
+    (d / "cut.tflite").write_bytes(good[: len(good) // 2])
+    (d / "whole.tflite").write_bytes(good)
+    r = bench(d / "cut.tflite", d / "whole.tflite", "--device", serial, "--runs", 3, "--warmup", 0, "--threads", 1,
+              "--out", tmp_path / "o", "--json")
+    ms = {m["variant"]: m for m in json.loads(r.stdout)["measurements"]}
+    assert ms["whole"]["status"] == "ok", ms["whole"]["reason"]
+    cut = ms["cut"]
+    assert cut["status"] == "failed" and cut["reason"].startswith("not a valid .tflite: truncated: "), cut["reason"]
+    assert "basic_string" not in cut["reason"] and "Traceback" not in r.stderr
+    ls = subprocess.run(["adb", "-s", serial, "shell", "ls /data/local/tmp/edgekit"], capture_output=True,
+                        text=True, timeout=60).stdout
+    assert "cut" not in ls       # never pushed
+    assert len(rows(tmp_path / "o" / "bench.sqlite")) == 2
+
+
 def test_kill_emulator_mid_sweep_then_resume_measures_nothing_twice(device, out, tmp_path):
     from edgekit import emulator
 
