@@ -92,7 +92,8 @@ def test_extras_keep_the_pins_and_the_core_has_no_tensorflow():
     assert {"tensorflow==2.21.0", "tf-keras==2.21.0", "tensorflow-model-optimization==0.8.0",
             "tflite-runtime==2.14.0"} <= set(extras["optimize"])
     assert {"adbutils==2.12.0", "tflite-runtime==2.14.0"} <= set(extras["bench"])
-    assert extras["all"] == ["edgekit[optimize,bench]"] and "bench-tools" in extras and "test" in extras
+    assert extras["all"] == ["edgekit[optimize,bench,search]"] and "bench-tools" in extras and "test" in extras
+    assert {"optuna==5.0.0"} <= set(extras["search"])
     assert "numpy==1.26.4" in project["dependencies"]
     assert set(COMMAND_MODULES.values()) - {None} <= set(extras)
 
