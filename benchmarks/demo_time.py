@@ -64,7 +64,7 @@ def bench_seconds(out: Path) -> dict[str, float]:
     db = out / "bench.sqlite"
     if not db.is_file():
         return {}
-    from edgekit.results import load_measurements
+    from edgekit.bench.store import load_measurements
 
     per: dict[str, float] = {}
     for m in load_measurements(db):

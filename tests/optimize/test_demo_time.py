@@ -31,10 +31,25 @@ def _write_run(out):
         "skipped": ["int8"]}))
 
 
+def _write_bench(out):
+    """A real bench store (edgekit.bench.store) with two measurements of one variant."""
+    from edgekit.bench.store import Store
+    from edgekit.measurement import Measurement
+
+    with Store(out / "bench.sqlite") as store:
+        for threads, wall in ((1, 12_000.0), (2, 8_000.0)):
+            store.add(Measurement(variant="float32", sha256="0" * 64, device_serial="emu", device={}, config={},
+                                  threads=threads,
+                                  runner="python", status="ok", wall_ms=wall,
+                                  started="2026-12-02T00:00:00Z", finished="2026-12-02T00:00:20Z"))
+
+
 def test_rows_come_from_the_recorded_files(tmp_path):
     dt = _demo_time()
     out = tmp_path / "demo"
     _write_run(out)
+    _write_bench(out)
+    assert dt.bench_seconds(out) == {"float32": 20.0}
     stages = dt.stage_seconds(out)
     assert stages == {"setup": (180.5, 0), "optimize": (420.0, 0), "bench": (149.5, 0), "report": (4.0, 0)}
     rows = {(stage, step): (secs, note) for stage, step, secs, note in dt.rows(out)}
@@ -45,6 +60,7 @@ def test_rows_come_from_the_recorded_files(tmp_path):
     assert rows[("optimize", "float32: host evaluation")] == (9.0, "worker thread")
     assert rows[("optimize", "int8")] == (0.0, "unchanged, skipped")
     assert ("bench", "(stage wall time)") in rows and ("report", "(stage wall time)") in rows
+    assert rows[("bench", "float32")] == (20.0, "runner wall time")
 
 
 def test_the_script_prints_the_table_and_an_accuracy_comparison(tmp_path):
