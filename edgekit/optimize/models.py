@@ -175,6 +175,10 @@ def load_user_model(path: Path, workdir: Path, data: Any = None) -> LoadedModel:
         if "batch_shape" in msg or "keras_version" in msg:
             raise EdgekitError(f"model {path} was saved by Keras 3 and does not load in tf-keras", KERAS3_HINT)
         raise EdgekitError(f"cannot load model {path}: {msg}", "check the file is a complete tf-keras model (corrupt or truncated?)")
+    if path.is_dir() and not isinstance(model, keras.Model):
+        # A SavedModel of a plain tf.Module (no Keras model inside): tf-keras hands back a restored
+        # object with no layers; it is convert-only, like a SavedModel tf-keras cannot rebuild.
+        return LoadedModel(path, None, path, "saved-model", digest)
     return LoadedModel(path, model, None, "tf-keras", digest)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.errors import EdgekitError
 from edgekit.passes import keras_env
 from edgekit.passes.keras_env import quiet_native
 
@@ -62,8 +63,21 @@ def convert(model=None, *, saved_model_dir: Path | None = None, mode: str = "flo
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    with quiet_native():
-        return bytes(converter.convert())
+    try:
+        with quiet_native():
+            return bytes(converter.convert())
+    except Exception as exc:  # TF's ConverterError and what the MLIR passes raise: one line, no traceback
+        raise EdgekitError(f"the TFLite converter cannot convert this model to {mode}: {_first_error_line(exc)}",
+                           hint="the model uses an op or a shape the TFLite builtin ops cannot express; "
+                                "export it without that op (or with static shapes) and try again") from None
+
+
+def _first_error_line(exc: Exception) -> str:
+    """The converter's first ``error:`` line (its messages run to pages), else its first line."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    pick = next((ln for ln in lines if "error:" in ln), lines[0] if lines else type(exc).__name__)
+    pick = pick.split("error:", 1)[-1].strip() if "error:" in pick else pick
+    return pick if len(pick) <= 300 else pick[:297] + "..."
 
 
 def unsupported_layers(model) -> list[str]:
