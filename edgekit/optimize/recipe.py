@@ -262,16 +262,24 @@ def _resolve_auto(steps: list[Step]) -> list[Step]:
     return out
 
 
-def load(path: str | Path | None) -> Recipe:
-    """Load a recipe file, or the built-in default recipe when ``path`` is None."""
+def read_toml_file(path: str | Path | None, package: str, what: str, option: str,
+                   error: type[EdgekitError]) -> tuple[str, str]:
+    """(text, where) of a user's TOML file, or of ``package``'s default.toml when ``path`` is None.
+
+    A missing or unreadable file is ``error`` in one line (``what`` names the kind of file, ``option``
+    the flag that gives it). Recipes and search spaces are read this way.
+    """
     if path is None:
-        text = resources.files("edgekit.optimize.recipes").joinpath("default.toml").read_text()
-        return parse(text, "default recipe")
+        return resources.files(package).joinpath("default.toml").read_text(), f"default {what}"
     path = Path(path)
     try:
-        text = path.read_text()
+        return path.read_text(), str(path)
     except FileNotFoundError:
-        raise RecipeError(f"recipe {path} does not exist", "give a TOML file or omit --recipe for the default")
+        raise error(f"{what} {path} does not exist", f"give a TOML file or omit {option} for the default")
     except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"cannot read recipe {path}: {exc}")
-    return parse(text, str(path))
+        raise error(f"cannot read {what} {path}: {exc}")
+
+
+def load(path: str | Path | None) -> Recipe:
+    """Load a recipe file, or the built-in default recipe when ``path`` is None."""
+    return parse(*read_toml_file(path, "edgekit.optimize.recipes", "recipe", "--recipe", RecipeError))

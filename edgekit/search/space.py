@@ -32,12 +32,11 @@ import itertools
 import json
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from edgekit.errors import EdgekitError
-from edgekit.optimize.recipe import NAME_RE, RecipeError, VariantSpec
+from edgekit.optimize.recipe import NAME_RE, RecipeError, VariantSpec, read_toml_file
 from edgekit.optimize.recipe import parse as parse_recipe
 from edgekit.passes import PASSES, lookup
 
@@ -316,14 +315,5 @@ def parse(text: str, path: str = "<space>") -> Space:
 
 def load(path: str | Path | None) -> Space:
     """A search space file, or the built-in default space when ``path`` is None."""
-    if path is None:
-        text = resources.files("edgekit.search.spaces").joinpath("default.toml").read_text()
-        return parse(text, "default space")
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SpaceError(f"search space {path} does not exist", "give a TOML file or omit --space for the default")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpaceError(f"cannot read search space {path}: {exc}")
-    return parse(text, str(path))
+    text, where = read_toml_file(path, "edgekit.search.spaces", "search space", "--space", SpaceError)
+    return parse(text, "default space" if path is None else where)
