@@ -141,26 +141,20 @@ if ((need_pip)); then
 fi
 record "pip edgekit[all,test]" "$t"
 
-if [[ -n "$apt_pid" ]]; then
-  if ! wait "$apt_pid"; then
-    apt_pid=""
-    cat "$apt_log" >&2
-    echo "[setup] apt-get install failed" >&2
+# wait_background PID_VAR LOG WHAT STEP START: wait for a background step; on failure show its log and stop
+wait_background() {
+  local pid=${!1}
+  [[ -n "$pid" ]] || return 0
+  if ! wait "$pid"; then
+    printf -v "$1" ''
+    cat "$2" >&2
+    echo "[setup] $3 failed" >&2
     exit 1
   fi
-  apt_pid=""
-  record "apt (the rest, in the background)" "$t_apt"
-fi
-
-if [[ -n "$image_pid" ]]; then
-  if ! wait "$image_pid"; then
-    image_pid=""
-    cat "$image_log" >&2
-    echo "[setup] building the device image failed" >&2
-    exit 1
-  fi
-  image_pid=""
-  record "device image (in the background)" "$t_image"
-fi
+  printf -v "$1" ''
+  record "$4" "$5"
+}
+wait_background apt_pid "$apt_log" "apt-get install" "apt (the rest, in the background)" "$t_apt"
+wait_background image_pid "$image_log" "building the device image" "device image (in the background)" "$t_image"
 
 log "ready"
