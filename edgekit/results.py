@@ -48,6 +48,7 @@ class HostEval:
         agreement      float|null  top-1 agreement with the float baseline, 0..1
         mean_abs_diff  float|null  mean |probability difference| vs the baseline
         error          str|null    why not ok
+        suspect        list        [str] numerical-fault checks that tripped (edgekit.checks), one line each
     """
 
     status: str = "ok"
@@ -56,6 +57,7 @@ class HostEval:
     agreement: float | None = None
     mean_abs_diff: float | None = None
     error: str | None = None
+    suspect: list[str] = field(default_factory=list)
 
 
 def _bench_model_limits(runner: str, have: dict[str, Any], unavailable: dict[str, str]) -> dict[str, str]:
@@ -190,7 +192,7 @@ class VariantRecord:
 
     Fields:
         name             str         variant name
-        status           str         "ok" | "incompatible" | "failed" (Variant.status: compatibility, then host eval)
+        status           str         "ok" | "incompatible" | "failed" | "suspect" (Variant.status: compatibility, host eval, checks)
         reason           str|null    why not ok
         is_baseline      bool        the float32 baseline of these results
         chain            list        [{"pass": str, "params": {...}}] in the order applied
@@ -229,7 +231,7 @@ class VariantRecord:
         host = None
         if ev is not None:
             host = HostEval(status=ev.status, accuracy=ev.accuracy if ev.status == "ok" else None, n=int(ev.n or 0),
-                            agreement=ev.agreement, mean_abs_diff=ev.mean_abs_diff, error=ev.error)
+                            agreement=ev.agreement, mean_abs_diff=ev.mean_abs_diff, error=ev.error, suspect=list(ev.suspect))
         return cls(name=m.name, status=variant.status, reason=variant.reason, chain=list(m.chain or []),
                    parent=m.parent, base=m.base, sha256=m.sha256, size_bytes=_int(m.size_bytes),
                    gzip_size_bytes=_int(m.gzip_size_bytes), param_count=_int(m.param_count),

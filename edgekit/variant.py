@@ -159,6 +159,8 @@ class Evaluation(_FileRecord):
         mean_abs_diff       float|null  mean |probability difference| vs the baseline
         sha256              str|null  of the model evaluated
         output_kind         str|null  "probabilities" | "logits" (how the outputs were read)
+        checks              dict|null  numerical-fault check scores (edgekit.checks): nonfinite_rows, all_zero, max_class_std, top_class, top_class_share, parent_top_class_share, agreement, kl, tripped [kind]
+        suspect             list      [str] one line per tripped check (empty: none tripped); any makes the variant "suspect"
         seconds             float|null  how long the evaluation took
         extra               dict      keys this edgekit does not know (kept, written back unchanged)
     """
@@ -174,9 +176,17 @@ class Evaluation(_FileRecord):
     mean_abs_diff: float | None = None
     sha256: str | None = None
     output_kind: str | None = None
+    checks: dict[str, Any] | None = None
+    suspect: list[str] = field(default_factory=list)
     seconds: float | None = None
     schema: str = EVAL_SCHEMA
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def _nested(cls, known: dict[str, Any]) -> dict[str, Any]:
+        sus = known.get("suspect")
+        known["suspect"] = [str(r) for r in sus] if isinstance(sus, list) else [str(sus)] if sus else []
+        return known
 
 
 @dataclass
@@ -225,16 +235,19 @@ class Variant:
         if ev is not None and ev.status != "ok":
             status = ev.status if ev.status in STATUSES else "failed"
             return status, ev.error or f"host evaluation {ev.status}"
+        if ev is not None and ev.suspect:
+            return "suspect", "; ".join(str(r) for r in ev.suspect)
         return "ok", None
 
     @property
     def status(self) -> str:
-        """ "ok" | "incompatible" (the device runtime cannot load it) | "failed" (host evaluation failed)."""
+        """ "ok" | "incompatible" (the device runtime cannot load it) | "failed" (host evaluation failed)
+        | "suspect" (evaluated, but a numerical-fault check tripped: :mod:`edgekit.checks`)."""
         return self._status[0]
 
     @property
     def reason(self) -> str | None:
-        """Why the status is not ok (the runtime's or the evaluation's own words)."""
+        """Why the status is not ok (the runtime's or the evaluation's own words; for suspect, the tripped checks)."""
         return self._status[1]
 
     def set_evaluation(self, evaluation: Evaluation | None) -> None:

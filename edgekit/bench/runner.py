@@ -263,7 +263,8 @@ _HOST_LOCK = threading.Lock()
 
 def host_check(t: Target, ev: EvalSet, device_preds: Any) -> dict[str, Any]:
     """Same examples through the host's tflite-runtime (child process, builtin kernels, no XNNPACK):
-    host accuracy on exactly these examples and top-1 agreement with the device."""
+    host accuracy on exactly these examples and top-1 agreement with the device; ``suspect`` holds one
+    line when that agreement is below the checks' ``min_agreement`` (:mod:`edgekit.checks`)."""
     import numpy as np
 
     key = (t.sha256, ev.sha256)
@@ -278,7 +279,12 @@ def host_check(t: Target, ev: EvalSet, device_preds: Any) -> dict[str, Any]:
         return {"n": ev.n, "host_error": " ".join(str(exc).split())[:300]}
     dp = np.asarray(device_preds).reshape(len(device_preds), -1).argmax(axis=-1)
     hp = np.asarray(host).reshape(len(host), -1).argmax(axis=-1)
-    return {"n": ev.n, "host_accuracy_same_examples": score(host, ev.y), "agreement_with_host": float((dp == hp).mean()) if len(hp) else None}
+    from edgekit.checks import agreement_reason
+
+    agreement = float((dp == hp).mean()) if len(hp) else None
+    out = {"n": ev.n, "host_accuracy_same_examples": score(host, ev.y), "agreement_with_host": agreement}
+    why = agreement_reason(agreement, what="the host")
+    return {**out, "suspect": [why]} if why else out
 
 
 def parse_script_output(stdout: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ Shape (documented in docs/report-gate.md, "Gate")::
     device = "lowend-armv7"         # device profile, serial or model (default: the only one measured)
     threads = 1                     # (default: the fewest threads measured)
     missing = "fail"                # fail | skip — a check whose metric is missing (default fail)
+    allow_suspect = false           # true: judge suspect variants (docs/checks.md) like the others (default false)
     float_baseline = "float32"      # the float baseline variant (default: eval.json baseline / empty chain)
 
     [[tool.edgekit.budgets.rule]]   # in edgekit.toml: [[budgets.rule]]
@@ -37,7 +38,7 @@ from edgekit.gate.locate import DictLocator, FileLocator, Locator
 from edgekit.metrics import LIMIT_KEYS as METRIC_LIMITS, ACCURACIES, PERCENTILES, SIZES, UnitError
 
 SELECT_KEYS = ("size", "accuracy", "percentile", "device", "threads")
-DEFAULT_KEYS = SELECT_KEYS + ("missing", "float_baseline")
+DEFAULT_KEYS = SELECT_KEYS + ("missing", "allow_suspect", "float_baseline")
 CHOICES = {"size": SIZES, "accuracy": ACCURACIES, "percentile": PERCENTILES, "missing": ("fail", "skip")}
 
 
@@ -47,7 +48,7 @@ def limit_keys() -> tuple[str, ...]:
 
 
 def rule_keys() -> tuple[str, ...]:
-    return ("variants",) + limit_keys() + SELECT_KEYS + ("missing",)
+    return ("variants",) + limit_keys() + SELECT_KEYS + ("missing", "allow_suspect")
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Rule:
         limit_text  dict  {budget key: the value as written}
         select      dict  size, accuracy, percentile, device, threads (the defaults merged in)
         missing     str   "fail" | "skip": a check whose metric is missing
+        allow_suspect bool  true: a suspect variant is judged on its values; false: its every check fails
         where       str   where the rule is: "edgekit.toml:12" or "budgets.rule[2]"
         key_where   dict  {key: where that key is}
     """
@@ -73,6 +75,7 @@ class Rule:
     missing: str
     where: str
     key_where: dict[str, str] = field(default_factory=dict)
+    allow_suspect: bool = False
 
 
 @dataclass
@@ -221,13 +224,19 @@ def _rule(i: int, raw: Any, loc: Locator, defaults: dict[str, Any], err: Any) ->
         if k in raw:
             select[k] = _check_select(k, raw[k], key_where[k], err)
     missing = _check_select("missing", raw["missing"], key_where["missing"], err) if "missing" in raw else defaults.get("missing", "fail")
-    return Rule(i, list(pats), limits, limit_text, select, missing, head, key_where)
+    allow = _check_select("allow_suspect", raw["allow_suspect"], key_where["allow_suspect"], err) \
+        if "allow_suspect" in raw else defaults.get("allow_suspect", False)
+    return Rule(i, list(pats), limits, limit_text, select, missing, head, key_where, allow)
 
 
 def _check_select(key: str, value: Any, where: str, err: Any) -> Any:
     if key in CHOICES:
         if value not in CHOICES[key]:
             raise err(where, f"{key} = {value!r}: choose {' or '.join(repr(c) for c in CHOICES[key])}")
+        return value
+    if key == "allow_suspect":
+        if not isinstance(value, bool):
+            raise err(where, f"allow_suspect = {value!r}: must be true or false")
         return value
     if key == "threads":
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -8,6 +8,10 @@ A check whose metric is missing (e.g. a latency budget on results with no device
 an accuracy budget on a variant whose evaluation failed) FAILS with the reason, unless its rule
 (or the defaults) say ``missing = "skip"``; then it is reported as SKIP and does not fail the gate.
 Size and accuracy budgets only need ``edgekit optimize`` output.
+
+A variant whose status is ``suspect`` (a numerical-fault check tripped, :mod:`edgekit.checks`) FAILS
+every check of every rule that matches it, the message naming the checks, unless that rule (or the
+defaults) say ``allow_suspect = true``; then it is judged on its values like any other.
 """
 
 from __future__ import annotations
@@ -171,6 +175,9 @@ def run_gate(results: Results, budgets: Budgets, baseline: Results | None = None
                 if baseline is not None and baseline.get(name) is not None:
                     bval, _ = metric.read(baseline.get(name), sel, old_base)
                 status, msg = _verdict(metric, value, why, limit, rule.missing, sel)
+                rec = results.get(name)
+                if rec is not None and rec.status == "suspect" and not rule.allow_suspect:
+                    status, msg = "FAIL", f"suspect: {rec.reason} — set allow_suspect = true in the rule to judge it anyway"
                 checks.append(Check(
                     variant=name, rule=rule.index + 1, key=key, metric=metric.name, label=label, status=status,
                     value=value, limit=limit, value_text=metric.format(value), limit_text=limit_text,

@@ -5,8 +5,8 @@ crash, a missing op or a timeout becomes this variant's ``status`` instead of en
 
 Public API::
 
-    evaluate(model_path, dataset, baseline_outputs=None, baseline=None, batch_size=256, timeout=600)
-        -> (Evaluation, outputs)
+    evaluate(model_path, dataset, baseline_outputs=None, baseline=None, batch_size=256, timeout=600,
+             checks=None) -> (Evaluation, outputs)
     write_eval(variant_dir, evaluation) -> Evaluation    # variant_dir/eval.json, atomically
     to_probabilities(outputs) -> (probabilities, "probabilities" | "logits")
 
@@ -21,6 +21,14 @@ meet); otherwise they are treated as logits and a softmax is applied per row. Fi
 always compares probabilities: ``agreement`` = fraction of test examples whose top-1 class equals
 the baseline's, ``mean_abs_diff`` = mean over all examples and classes of |p - p_baseline|.
 ``per_class_accuracy`` is null for a class with no test examples.
+
+Numerical-fault checks (:mod:`edgekit.checks`) run on the RAW outputs of every evaluated variant;
+``checks`` (a :class:`edgekit.checks.Thresholds` or a mapping, None = the defaults) sets the
+thresholds. Their scores go to the Evaluation's ``checks``, one line per tripped check to ``suspect``
+(the variant is then ``suspect``, :attr:`edgekit.variant.Variant.status`). A row with NaN/Inf output
+is such a fault, not a failed evaluation: it never counts as correct (no confusion-matrix cell,
+still in its class's support), disagrees with the baseline, and is left out of ``mean_abs_diff``;
+its probabilities in ``outputs`` are NaN.
 """
 
 from __future__ import annotations
@@ -28,10 +36,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
 from edgekit import atomic
+from edgekit.checks import Thresholds, check_outputs, thresholds
 from edgekit.digest import sha256_file
 from edgekit.errors import EdgekitError
 from edgekit.variant import EVAL_FILE, Evaluation
@@ -40,18 +50,25 @@ STATUSES = ("ok", "failed", "incompatible")
 
 
 def to_probabilities(outputs: np.ndarray) -> tuple[np.ndarray, str]:
-    """(N, K) outputs -> (probabilities float32, "probabilities" | "logits"); see the module docstring."""
+    """(N, K) outputs -> (probabilities float32, "probabilities" | "logits"); see the module docstring.
+
+    The kind is decided on the rows without NaN/Inf; those rows come back as NaN."""
     y = np.asarray(outputs, dtype=np.float64)
     if y.ndim != 2:
         raise EdgekitError(f"expected outputs of shape (N, classes), got {y.shape}")
-    if y.size == 0:
-        return y.astype(np.float32), "probabilities"
-    sums = y.sum(axis=1)
-    if y.min() >= -1e-3 and y.max() <= 1 + 1e-3 and float(np.median(np.abs(sums - 1.0))) <= 0.05:
-        return y.astype(np.float32), "probabilities"
-    z = y - y.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32), "logits"
+    finite = np.isfinite(y).all(axis=1)
+    g = y[finite]
+    if g.size == 0:
+        return np.full(y.shape, np.nan, dtype=np.float32) if y.size else y.astype(np.float32), "probabilities"
+    sums = g.sum(axis=1)
+    if g.min() >= -1e-3 and g.max() <= 1 + 1e-3 and float(np.median(np.abs(sums - 1.0))) <= 0.05:
+        kind, p = "probabilities", g
+    else:
+        e = np.exp(g - g.max(axis=1, keepdims=True))
+        kind, p = "logits", e / e.sum(axis=1, keepdims=True)
+    out = np.full(y.shape, np.nan, dtype=np.float32)
+    out[finite] = p
+    return out, kind
 
 
 def _sha256(path: Path) -> str | None:
@@ -68,12 +85,15 @@ def evaluate(
     baseline: str | None = None,
     batch_size: int = 256,
     timeout: float = 600,
+    checks: Thresholds | Mapping[str, Any] | None = None,
 ) -> tuple[Evaluation, np.ndarray | None]:
     """Evaluate the model on ``dataset.x_test``/``y_test`` (an :class:`edgekit.optimize.data.Dataset`).
 
     Never raises for a bad model: a corrupt file, a crash, a timeout or wrong output shape gives
     status "failed", a runtime lacking an op/op version "incompatible", each with ``error`` set and
-    ``outputs`` None. Raises EdgekitError only when ``baseline_outputs`` does not match the data.
+    ``outputs`` None. NaN/Inf outputs, constant outputs and the like are status "ok" with ``suspect``
+    reasons (the module docstring). Raises EdgekitError only when ``baseline_outputs`` does not match
+    the data or ``checks`` holds a bad threshold.
     """
     from edgekit.tflite.runner import InterpreterFailure, predict
 
@@ -81,6 +101,7 @@ def evaluate(
     path = Path(model_path)
     x, y = dataset.x_test, np.asarray(dataset.y_test, dtype=np.int64)
     k = int(dataset.num_classes)
+    limits = thresholds(checks)
     n = len(y)
     sha = _sha256(path)
     base_probs = None
@@ -107,23 +128,21 @@ def evaluate(
     if raw.ndim != 2 or raw.shape[0] != n or raw.shape[1] != k:
         msg = f"model output has shape {tuple(raw.shape)}, expected ({n}, {k}) for {k} classes"
         return result("failed", msg + " — evaluate a classifier built for this data"), None
-    if not np.all(np.isfinite(raw)):
-        bad = int((~np.isfinite(raw)).any(axis=1).sum())
-        return result("failed", f"model produced NaN/inf outputs for {bad} of {n} examples"), None
-
     probs, kind = to_probabilities(raw)
-    pred = probs.argmax(axis=1)
+    found = check_outputs(raw, probs, base_probs, limits)   # on the raw outputs: NaN/Inf still there
+    finite = np.isfinite(raw).all(axis=1)
+    pred = np.where(finite, np.nan_to_num(probs).argmax(axis=1), -1)   # a NaN row predicts nothing
     cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (y, pred), 1)
-    support = cm.sum(axis=1)
-    agreement = mean_abs_diff = None
-    if base_probs is not None and n:
-        agreement = float((pred == base_probs.argmax(axis=1)).mean())
-        mean_abs_diff = float(np.abs(probs.astype(np.float64) - base_probs).mean())
+    np.add.at(cm, (y[finite], pred[finite]), 1)
+    support = np.bincount(y, minlength=k)
+    mean_abs_diff = None
+    both = finite & np.isfinite(base_probs).all(axis=1) if base_probs is not None else finite[:0]
+    if both.any():
+        mean_abs_diff = float(np.abs(probs[both].astype(np.float64) - base_probs[both]).mean())
     return result("ok", accuracy=float((pred == y).mean()) if n else 0.0,
                   per_class_accuracy=[float(cm[i, i] / support[i]) if support[i] else None for i in range(k)],
-                  confusion_matrix=cm.tolist(), output_kind=kind, agreement=agreement,
-                  mean_abs_diff=mean_abs_diff), probs
+                  confusion_matrix=cm.tolist(), output_kind=kind, agreement=found.scores["agreement"],
+                  mean_abs_diff=mean_abs_diff, checks=found.to_dict(), suspect=found.reasons), probs
 
 
 def write_eval(variant_dir: str | os.PathLike, evaluation: Evaluation) -> Evaluation:

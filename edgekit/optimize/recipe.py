@@ -5,6 +5,9 @@
     [settings]                      # optional
     teacher_epochs = 3              # built-in default model only
 
+    [settings.checks]               # optional: numerical-fault thresholds (edgekit.checks, docs/checks.md)
+    min_agreement = 0.9             # also max_kl, max_class_share, min_output_std
+
     [[variant]]
     name = "prune80-int8"
     chain = ["prune(0.8)", "ptq-int8"]          # or "prune(sparsity=0.8) -> ptq-int8"
@@ -157,8 +160,13 @@ def parse(text: str, path: str = "<recipe>") -> Recipe:
         raise RecipeError(f"recipe {path}: unknown section {sorted(unknown_top)[0]!r}", "use [settings] and [[variant]] entries")
     settings = doc.get("settings", {})
     for key, value in settings.items():
+        if key == "checks":
+            from edgekit.checks import thresholds
+
+            thresholds(value, f"recipe {path}: [settings.checks]", RecipeError)
+            continue
         if key not in SETTINGS:
-            raise RecipeError(f"recipe {path}: unknown setting {key!r}", f"known settings: {', '.join(SETTINGS)}")
+            raise RecipeError(f"recipe {path}: unknown setting {key!r}", f"known settings: {', '.join(SETTINGS)}, checks")
         if not isinstance(value, SETTINGS[key]) or isinstance(value, bool) or value < 0:
             raise RecipeError(f"recipe {path}: setting {key!r} must be a non-negative integer, not {value!r}")
     entries = doc.get("variant", [])

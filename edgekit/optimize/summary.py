@@ -68,7 +68,8 @@ def print_summary(console, rows: list[dict[str, Any]], out: Path) -> None:
         delta = "—" if r["delta_vs_baseline_pt"] is None else f"{r['delta_vs_baseline_pt']:+.2f}"
         agree = "—" if r["agreement"] is None else f"{100 * r['agreement']:.1f}%"
         sparsity = "—" if r["sparsity"] is None else f"{100 * r['sparsity']:.0f}%"
-        status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]: {escape(str(r['reason']))}"
+        color = "yellow" if r["status"] == "suspect" else "red"   # suspect: runs, but its outputs are not believable
+        status = r["status"] if r["status"] == "ok" else f"[{color}]{r['status']}[/]: {escape(str(r['reason']))}"
         table.add_row(escape(r["name"]), escape(r["chain"]), kb(r["size_bytes"]), kb(r["gzip_size_bytes"]),
                       sparsity, acc, delta, agree, status)
     console.print(table)

@@ -6,6 +6,8 @@ Rules (also in docs/report-gate.md):
   is ``max_<metric>`` when lower is better, ``min_<metric>`` when higher is better.
 * Variants whose status is ``incompatible`` or ``failed`` (manifest compatibility, host eval, or —
   when a device metric is an axis — the selected device measurement) are listed apart with the reason.
+* Variants whose status is ``suspect`` (a numerical-fault check tripped, :mod:`edgekit.checks`) are
+  listed apart first, with the checks that tripped: never on the front, never recommended.
 * Variants missing a metric on a chosen axis (no eval.json, not measured on the chosen device and
   thread count, a statistic the runner does not report ...) are not ranked: they are listed apart as
   ``missing`` with what is missing. Choose axes they have (``--axes size,accuracy``) to rank them.
@@ -27,7 +29,8 @@ from edgekit.report.pareto import pareto
 from edgekit.report.readers import device_failure
 from edgekit.results import Results
 
-_REST_ORDER = {"incompatible": 0, "failed": 1, "missing": 2}
+_REST_ORDER = {"suspect": 0, "incompatible": 1, "failed": 2, "missing": 3}
+_UNRANKED = ("incompatible", "failed", "suspect")
 
 
 def _axis(name: str, what: str) -> str:
@@ -121,7 +124,7 @@ def build_report(results: Results, axes: list[str] | None = None, selection: Sel
         fail = device_failure(rec, sel) if use_device else None
         missing = [a for a in axes if a in why[i]]
         if rec.status != "ok":
-            status.append(rec.status if rec.status in ("incompatible", "failed") else "failed")
+            status.append(rec.status if rec.status in _UNRANKED else "failed")
             reason.append(rec.reason or rec.status)
         elif fail:
             status.append("incompatible" if fail.startswith("incompatible") else "failed")

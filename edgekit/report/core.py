@@ -31,7 +31,7 @@ class Report:
         selection       Selection size raw|gzip, accuracy host|device, device, threads, percentile (as resolved)
         metrics         list      [metric] every metric computed (axes first)
         columns         dict      {metric: float array}, NaN = missing, base units (edgekit.metrics.UNITS)
-        status          list      [str] per variant: front | dominated | incompatible | failed | missing
+        status          list      [str] per variant: front | dominated | suspect | incompatible | failed | missing
         reason          list      [str|null] per variant: why it is not ranked
         dominated_by    list      [str|null] per variant: a front member that dominates it
         ties_with       list      [[str]] per variant: front members with identical values on every axis
@@ -136,6 +136,7 @@ class Report:
                 "front": len(self.front_order),
                 "dominated": sum(s == "dominated" for s in self.status),
                 "excluded": sum(s not in RANKED for s in self.status),
+                "suspect": sum(s == "suspect" for s in self.status),
             },
             "front": self.front,
             "variants": [self.row(i) for i in self.order],

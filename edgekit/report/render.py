@@ -82,9 +82,8 @@ def render_table(report: Report, max_rows: int = 100, console: Any = None) -> No
     if more:
         table.add_row("", f"… {more} more dominated", *[""] * len(report.metrics), "", style="dim")
     console.print(table)
-    excluded = report.excluded()
-    if excluded:
-        ex = Table(title="Not ranked", title_justify="left", header_style="bold")
+    for title, excluded in _apart(report):
+        ex = Table(title=title, title_justify="left", header_style="bold")
         ex.add_column("variant", overflow="fold", max_width=32)
         ex.add_column("status", no_wrap=True)
         ex.add_column("reason", min_width=30, overflow="fold")
@@ -100,6 +99,17 @@ def render_table(report: Report, max_rows: int = 100, console: Any = None) -> No
         console.print(("[bold green]" if fits else "[bold red]") + _escape(text) + ("[/bold green]" if fits else "[/bold red]"))
     for w in report.results.warnings:
         console.print(f"[yellow]warning:[/yellow] {_escape(w)}")
+
+
+SUSPECT_TITLE = "Suspect — numerical-fault checks tripped (never ranked, never recommended; docs/checks.md)"
+
+
+def _apart(report: Report) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The variants listed apart: suspect ones under their own title, then the rest as "Not ranked"."""
+    excluded = report.excluded()
+    groups = [(SUSPECT_TITLE, [e for e in excluded if e["status"] == "suspect"]),
+              ("Not ranked", [e for e in excluded if e["status"] != "suspect"])]
+    return [(t, g) for t, g in groups if g]
 
 
 def _escape(text: str) -> str:
@@ -138,9 +148,8 @@ def render_markdown(report: Report, max_rows: int = 100) -> str:
     if more:
         out.append(f"| | … {more} more dominated |" + " |" * (len(report.metrics) + 1))
     out += ["", f"{FRONT_MARK} on the Pareto front; ⋆ axis of the front.", *headline_notes(report), ""]
-    excluded = report.excluded()
-    if excluded:
-        out += ["**Not ranked**", "", "| variant | status | reason |", "|:--|:--|:--|"]
+    for title, excluded in _apart(report):
+        out += [f"**{_md(title)}**", "", "| variant | status | reason |", "|:--|:--|:--|"]
         out += [f"| `{_md(e['name'])}` | {e['status']} | {_md(e['reason'] or '')} |" for e in excluded]
         out.append("")
     for w in report.results.warnings:
