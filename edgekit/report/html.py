@@ -278,6 +278,11 @@ def render_html(report: Report, extra_columns: list[tuple[str, str]] | None = No
         rows.append(f'<tr class="{cls}" data-status="{st}">' + "".join(cells) + "</tr>")
     out.append("".join(rows))
     out.append("</tbody></table>")
+    suspect = [e for e in report.excluded() if e["status"] == "suspect"]
+    if suspect:   # listed apart: they run, but their outputs are not believable (docs/checks.md)
+        out.append(f'<h2 id="suspect">Suspect variants ({len(suspect)})</h2><p class="sub">Numerical-fault checks tripped: '
+                   'never on the front, never recommended.</p><ul class="suspect">'
+                   + "".join(f"<li><code>{_e(e['name'])}</code>: {_e(e['reason'] or '')}</li>" for e in suspect) + "</ul>")
     out.append('<p class="sub">* axis of the front. Sizes in decimal units (1 kB = 1000 B); memory in MiB.</p>')
     from edgekit.report.render import headline_notes
 

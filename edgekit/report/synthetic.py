@@ -46,8 +46,9 @@ def manifest(name: str, size: int, gzip_size: int | None = None, chain: list | N
 
 
 def evaluation(name: str, accuracy: float | None, baseline: str | None = None, status: str = "ok",
-               error: str | None = None) -> dict[str, Any]:
+               error: str | None = None, suspect: list[str] | None = None) -> dict[str, Any]:
     return {
+        "suspect": list(suspect or []),
         "schema": "edgekit.eval/1",
         "status": status,
         "error": error,
@@ -65,13 +66,13 @@ def evaluation(name: str, accuracy: float | None, baseline: str | None = None, s
 def write_variant(out: Path, name: str, size: int, accuracy: float | None, *, gzip_size: int | None = None,
                   chain: list | None = None, baseline: str | None = None, status: str = "ok",
                   reason: str | None = None, eval_status: str = "ok", eval_error: str | None = None,
-                  with_eval: bool = True) -> Path:
+                  with_eval: bool = True, suspect: list[str] | None = None) -> Path:
     """Write ``out/variants/<name>/{manifest.json,eval.json,model.tflite}``; returns the variant dir."""
     d = Path(out) / "variants" / name
     d.mkdir(parents=True, exist_ok=True)
     (d / "manifest.json").write_text(json.dumps(manifest(name, size, gzip_size, chain, status, reason), indent=1))
     if with_eval:
-        (d / "eval.json").write_text(json.dumps(evaluation(name, accuracy, baseline, eval_status, eval_error), indent=1))
+        (d / "eval.json").write_text(json.dumps(evaluation(name, accuracy, baseline, eval_status, eval_error, suspect), indent=1))
     (d / "model.tflite").write_bytes(b"TFL3" + b"\0" * 12)
     return d
 

@@ -130,3 +130,22 @@ def test_gate_fails_every_suspect_variant_unless_the_rule_allows_it(results_dir)
     msg = next(c.message for c in g.failed if c.variant == "shifted")
     assert msg.startswith("suspect: output distribution shifted") and "allow_suspect = true" in msg
     assert gate(results_dir, {"rule": [{**rule, "allow_suspect": True}]}).passed
+
+
+def test_device_predictions_that_disagree_with_the_host_are_marked(evaluated, tmp_path):
+    """bench's host_check: the host's tflite-runtime on the same examples vs what the device returned."""
+    from edgekit.bench.evalset import EvalSet
+    from edgekit.bench.runner import host_check
+    from edgekit.bench.targets import Target
+    from edgekit.digest import sha256_file as sha
+
+    d, ds, evs = evaluated
+    x = tmp_path / "x.npy"
+    np.save(x, ds.x_test)
+    ev = EvalSet(x, np.asarray(ds.y_test), sha(x), len(ds.y_test))
+    target = Target.from_file(d / "parent.tflite")
+    same = host_check(target, ev, evs["parent"][1])
+    assert same["agreement_with_host"] == 1.0 and "suspect" not in same
+    other = host_check(target, ev, evs["disagree"][1])     # as if the device computed something else
+    assert other["agreement_with_host"] < 0.5
+    assert other["suspect"] == [f"top-1 agreement with the host {100 * other['agreement_with_host']:.1f}% < 90.0%"]
