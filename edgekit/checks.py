@@ -102,18 +102,19 @@ class CheckResult:
 
     ``scores``: nonfinite_rows, all_zero, max_class_std, top_class, top_class_share,
     parent_top_class_share, agreement, kl (null when not computed), ``tripped``: [kind],
-    ``reasons``: [one line per tripped check], in :data:`KINDS` order."""
+    ``reasons``: [one line per tripped check], in :data:`KINDS` order, ``limits``: the thresholds used."""
 
     scores: dict[str, Any]
     tripped: list[str]
     reasons: list[str]
+    limits: Thresholds = Thresholds()
 
     @property
     def suspect(self) -> bool:
         return bool(self.tripped)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.scores, "tripped": list(self.tripped)}
+        return {**self.scores, "tripped": list(self.tripped), "thresholds": self.limits.to_dict()}
 
 
 def _pct(x: float) -> str:
@@ -178,7 +179,7 @@ def check_outputs(raw: np.ndarray, probs: np.ndarray | None = None, parent: np.n
             if kl > t.max_kl:
                 reasons["kl"] = f"output distribution shifted: mean KL(parent || variant) {kl:.3g} > {t.max_kl:g}"
     tripped = [k for k in KINDS if k in reasons]
-    return CheckResult(scores, tripped, [reasons[k] for k in tripped])
+    return CheckResult(scores, tripped, [reasons[k] for k in tripped], t)
 
 
 def agreement_reason(agreement: float | None, limits: Thresholds | Mapping[str, Any] | None = None,

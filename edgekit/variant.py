@@ -159,7 +159,7 @@ class Evaluation(_FileRecord):
         mean_abs_diff       float|null  mean |probability difference| vs the baseline
         sha256              str|null  of the model evaluated
         output_kind         str|null  "probabilities" | "logits" (how the outputs were read)
-        checks              dict|null  numerical-fault check scores (edgekit.checks): nonfinite_rows, all_zero, max_class_std, top_class, top_class_share, parent_top_class_share, agreement, kl, tripped [kind]
+        checks              dict|null  numerical-fault check scores (edgekit.checks): nonfinite_rows, all_zero, max_class_std, top_class, top_class_share, parent_top_class_share, agreement, kl, tripped [kind], thresholds {name: value used}
         suspect             list      [str] one line per tripped check (empty: none tripped); any makes the variant "suspect"
         seconds             float|null  how long the evaluation took
         extra               dict      keys this edgekit does not know (kept, written back unchanged)

@@ -99,6 +99,7 @@ def test_thresholds_are_arguments(evaluated):
     base = evs["parent"][1]
     loose, _ = evaluate(d / "shifted.tflite", ds, baseline_outputs=base, baseline="parent", checks={"max_kl": 5.0})
     assert loose.suspect == [] and loose.checks["kl"] == pytest.approx(evs["shifted"][0].checks["kl"])
+    assert loose.checks["thresholds"]["max_kl"] == 5.0 and evs["shifted"][0].checks["thresholds"]["max_kl"] == 0.25
     strict, _ = evaluate(d / "honest.tflite", ds, baseline_outputs=base, baseline="parent", checks={"min_agreement": 0.999})
     assert strict.checks["tripped"] == ["agreement"]
 
