@@ -43,6 +43,14 @@ def _as_list(x: Any) -> list[Any]:
     return list(x)
 
 
+def refuse_jobs_on_a_phone(d: Any, params: BenchParams) -> None:
+    """``--jobs`` above 1 only on the emulated device: on a phone, measured latency is the headline."""
+    if params.jobs > 1 and not d.info.get("emulated"):
+        raise EdgekitError(f"--jobs {params.jobs} measures several models at once, which would skew the "
+                           f"latency of the real phone {d.serial}",
+                           "use --jobs 1 on a phone (only the emulated device, whose headline is counted, takes more)")
+
+
 def bench(
     variants_or_paths: Any,
     *,
@@ -92,6 +100,7 @@ def bench(
         if d.info.get("abi") not in ARM32_ABIS:
             sys.stderr.write(f"edgekit: warning: device {d.serial} has ABI {d.info.get('abi')}, not armeabi-v7a "
                              "(benchmarked because of --allow-abi)\n")
+        refuse_jobs_on_a_phone(d, params)
         if params.metric == "instructions":
             from edgekit.bench.counted import require
 

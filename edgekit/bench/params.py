@@ -11,6 +11,7 @@ Like TFLite's benchmark params, every field is a flag of ``edgekit bench`` with 
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -76,6 +77,7 @@ class BenchParams:
         noisy_cv          float      warn when the coefficient of variation exceeds this
         seed              int        seed of the random inputs of the timed runs
         count             bool       emulated device, metric "latency": also count the 1-thread runs (estimate, per-op counts)
+        jobs              int        measurements at the same time on one emulated device (a host core per thread; a phone: 1)
     """
 
     runs: int = 50
@@ -94,6 +96,7 @@ class BenchParams:
     noisy_cv: float = NOISY_CV
     seed: int = 0
     count: bool = True
+    jobs: int = 1
 
     def __post_init__(self) -> None:
         if self.runner not in RUNNERS:
@@ -124,6 +127,11 @@ class BenchParams:
         _number("cooldown", self.cooldown, 0)
         _number("timeout", self.timeout, 1)
         _number("noisy_cv", self.noisy_cv, 0)
+        _number("jobs", self.jobs, 1, integer=True)
+        cores = os.cpu_count() or 1
+        if self.jobs > cores:
+            raise EdgekitError(f"--jobs {self.jobs}: this machine has {cores} core(s), and each job needs its own",
+                               f"use --jobs {cores} or fewer")
         set_ = object.__setattr__
         set_(self, "threads", threads)
         set_(self, "use_xnnpack", bool(self.use_xnnpack))

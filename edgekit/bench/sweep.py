@@ -1,5 +1,10 @@
 """The sweep: targets x devices x thread counts, devices in parallel (one worker thread each).
 
+On an emulated device ``--jobs N`` runs N measurements at the same time (:class:`Lanes`: a
+measurement holds one slot per thread, so N host cores are never oversubscribed); its headline, the
+instruction-count estimate, does not depend on it. One that the device's memory cap killed while
+another shared the cap is measured again alone. A real phone measures one at a time.
+
 Planning is pure (:func:`plan`: jobs, keys, what ``--resume`` skips); :class:`Sweep` runs a plan.
 Every Measurement goes to the listeners the moment it exists, the store first. With ``resume``
 keys already stored with status ok/incompatible are skipped, so an interrupted sweep continues
@@ -13,9 +18,10 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Sequence
+from typing import Any, Callable, Collection, Iterator, Sequence
 
 from edgekit.bench.device import DeviceLost
 from edgekit.bench.evalset import EvalSet
@@ -97,6 +103,73 @@ def derived_incompatible(t: Target, dev: Any, threads: int, params: BenchParams,
     return m
 
 
+# what the emulated device's shell says when its memory cap killed a command (edgekit.emulator.shell_service)
+OUT_OF_MEMORY = "out of memory: killed by the"
+
+
+class Lanes:
+    """The jobs of one device shared by ``jobs`` lanes, and its ``jobs`` slots: a measurement holds one
+    slot per thread it runs (``--threads 2`` takes two), so the host's cores are never oversubscribed.
+    A lane takes the first job that fits the free slots; a measurement to be made alone has priority."""
+
+    def __init__(self, jobs: int, todo: Sequence[Job]):
+        self.jobs = jobs
+        self._todo = list(todo)
+        self._free = jobs
+        self._cond = threading.Condition()
+        self._closed = False
+        self._alone_waiting = 0
+
+    def need(self, job: Job) -> int:
+        return max(1, min(job.threads, self.jobs))
+
+    def take(self) -> Job | None:
+        """The next job, its slots already held (release them with :meth:`release`); None when done."""
+        with self._cond:
+            while True:
+                if self._closed or not self._todo:
+                    return None
+                if not self._alone_waiting:
+                    for i, job in enumerate(self._todo):
+                        if self.need(job) <= self._free:
+                            self._free -= self.need(job)
+                            return self._todo.pop(i)
+                self._cond.wait()
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self._free += n
+            self._cond.notify_all()
+
+    def shared(self, job: Job) -> bool:
+        """Whether another measurement may run beside ``job``."""
+        return self.need(job) < self.jobs
+
+    @contextmanager
+    def alone(self, held: int) -> Iterator[None]:
+        """Give back ``held`` slots, wait for every slot, hold them all (then give back ``held``)."""
+        with self._cond:
+            self._alone_waiting += 1
+            self._free += held
+            self._cond.notify_all()
+            while self._free < self.jobs:
+                self._cond.wait()
+            self._free = 0
+            self._alone_waiting -= 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._free = self.jobs - held
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._todo.clear()
+            self._cond.notify_all()
+
+
 class Sweep:
     def __init__(self, sweep_plan: SweepPlan, store: Store, listeners: Sequence[BenchListener] = ()):
         self.plan = sweep_plan
@@ -116,30 +189,28 @@ class Sweep:
             runner = make_runner(params, ev)
             dev.ensure_online()
             dev.info.setdefault("runtime", {}).update(self._retry_transient(dev, lambda: runner.prepare(dev))[0])
+            lanes = Lanes(params.jobs, jobs)
             incompatible: dict[str, str | None] = {}
-            last_sha = None
-            for job in jobs:
-                if self.stop.is_set():
-                    return
-                t = job.target
-                if last_sha is not None and t.sha256 != last_sha and params.cooldown > 0:
-                    self.events.on_cooldown(dev, params.cooldown)
-                    if self.stop.wait(params.cooldown):
-                        return
-                last_sha = t.sha256
-                self.events.on_measurement_start(dev, job)
-                if t.invalid is not None:   # the flatbuffer pre-check (edgekit inspect's): never pushed
-                    m = base_measurement(t, dev, job.threads, params, ev)
-                    m.status, m.reason, m.finished = "failed", f"not a valid .tflite: {t.invalid}", utc_now()
-                elif t.sha256 in incompatible:
-                    m = derived_incompatible(t, dev, job.threads, params, ev, incompatible[t.sha256])
-                else:
-                    m = self._run_once_more_if_transient(runner, dev, job)
-                    if m.status == "incompatible":
-                        incompatible[t.sha256] = m.reason
-                self.events.on_measurement(dev, m)     # the store first: saved before it is shown
-                with self._lock:
-                    self.result.measured += 1
+            if params.jobs == 1:
+                self._lane(dev, runner, lanes, incompatible)
+                return
+            errors: list[BaseException] = []
+
+            def lane() -> None:
+                try:
+                    self._lane(dev, runner, lanes, incompatible)
+                except BaseException as exc:  # noqa: BLE001 - the device's worker reports it below
+                    errors.append(exc)
+                    lanes.close()
+
+            threads = [threading.Thread(target=lane, name=f"bench-{dev.serial}-{i}", daemon=True)
+                       for i in range(params.jobs)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if errors:
+                raise errors[0]
         except DeviceLost as exc:
             with self._lock:
                 self.result.errors[dev.serial] = exc.one_line()
@@ -153,6 +224,58 @@ class Sweep:
             with self._lock:
                 self.result.errors[dev.serial] = f"device {dev.serial}: {type(exc).__name__}: {exc}"
             self.events.on_device_stopped(dev, exc, False)
+
+    def _lane(self, dev: Any, runner: Any, lanes: "Lanes", incompatible: dict[str, str | None]) -> None:
+        """Measure jobs from ``lanes`` until none is left (one lane per ``--jobs``)."""
+        last_sha = None
+        while not self.stop.is_set():
+            job = lanes.take()
+            if job is None:
+                return
+            try:
+                self._job(dev, runner, lanes, job, incompatible, last_sha)
+            finally:
+                lanes.release(lanes.need(job))
+            last_sha = job.target.sha256
+
+    def _job(self, dev: Any, runner: Any, lanes: "Lanes", job: Job, incompatible: dict[str, str | None],
+             last_sha: str | None) -> None:
+        """One job: the cooldown after another model, the pre-checks, the measurement, the listeners."""
+        params, ev = self.plan.params, self.plan.eval
+        t = job.target
+        if last_sha is not None and t.sha256 != last_sha and params.cooldown > 0:
+            self.events.on_cooldown(dev, params.cooldown)
+            if self.stop.wait(params.cooldown):
+                return
+        self.events.on_measurement_start(dev, job)
+        if t.invalid is not None:   # the flatbuffer pre-check (edgekit inspect's): never pushed
+            m = base_measurement(t, dev, job.threads, params, ev)
+            m.status, m.reason, m.finished = "failed", f"not a valid .tflite: {t.invalid}", utc_now()
+        elif t.sha256 in incompatible:
+            m = derived_incompatible(t, dev, job.threads, params, ev, incompatible[t.sha256])
+        else:
+            m = self._measure(runner, dev, job, lanes)
+            if m.status == "incompatible":
+                incompatible[t.sha256] = m.reason
+        self.events.on_measurement(dev, m)     # the store first: saved before it is shown
+        with self._lock:
+            self.result.measured += 1
+
+    def _measure(self, runner: Any, dev: Any, job: Job, lanes: "Lanes") -> Measurement:
+        """One measurement (its slots held by the lane); killed by the device's memory cap while
+        others could share it: measured again alone."""
+        shared = lanes.shared(job)
+        m = self._run_once_more_if_transient(runner, dev, job)
+        if shared and m.status == "failed" and OUT_OF_MEMORY in (m.reason or ""):
+            with lanes.alone(lanes.need(job)):
+                m = self._run_once_more_if_transient(runner, dev, job)
+            m.warnings.append("measured again alone: out of memory while another measurement shared the "
+                              "device's memory cap (--jobs)")
+            shared = False
+        if lanes.jobs > 1:
+            m.detail["jobs"] = lanes.jobs
+            m.detail["measured_alone"] = not shared
+        return m
 
     def _retry_transient(self, dev: Any, fn: Callable[[], Any]) -> tuple[Any, DeviceLost | None]:
         """Run ``fn``; a lost connection on a device that is online again right after (a dropped adb

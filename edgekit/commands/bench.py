@@ -73,6 +73,7 @@ def bench(
     resume: bool = typer.Option(False, "--resume", help="Skip measurements already in OUT/bench.sqlite."),
     timeout: float = typer.Option(3600.0, "--timeout", min=1.0, help="Seconds allowed for one runner invocation."),
     noisy_cv: float = typer.Option(0.10, "--noisy-cv", min=0.0, help="Warn when the coefficient of variation exceeds this."),
+    jobs: int = typer.Option(1, "--jobs", help="Emulated device only: measurements at the same time, each on its own host core (the counted estimate does not change; emulated timings are taken side by side)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory for bench.sqlite (default: OUT of the variants; ./out for .tflite files)."),
     json_out: bool = typer.Option(False, "--json", help="Print the measurements as JSON on stdout."),
 ) -> None:
@@ -86,7 +87,7 @@ def bench(
     params = BenchParams(
         runs=runs, warmup=warmup, threads=threads, metric=metric, runner=runner, benchmark_binary=benchmark_binary,
         accuracy=accuracy, eval_data=eval_data, eval_limit=eval_limit, cooldown=cooldown, use_xnnpack=use_xnnpack, count=count,
-        allow_abi=allow_abi, timeout=timeout, noisy_cv=noisy_cv,
+        allow_abi=allow_abi, timeout=timeout, noisy_cv=noisy_cv, jobs=jobs,
     )
     shown = JsonListener(sys.stdout) if json_out else SummaryListener()
     run_bench(paths, device=device or None, emulator=emulator, params=params, out=out, resume=resume,

@@ -338,11 +338,7 @@ def shell_route(command: str, *, root: Path, profile, cgroup):
     def preexec() -> None:
         if cgroup is not None:
             cgroup.add_current_process()
-        os.setsid()
-        try:  # one host CPU: a counted run is single-threaded by design
-            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-        except OSError:
-            pass
+        os.setsid()   # not pinned to a host CPU: counts do not depend on it, and bench --jobs runs two side by side
         os.chdir(cwd_s)
 
     return guest.GuestCommand(argv=argv, env=env, preexec_fn=preexec)

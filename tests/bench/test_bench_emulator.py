@@ -437,3 +437,59 @@ def test_devices_command_lists_the_emulated_device_with_its_profile(device):
     assert (row["state"], row["abi"], row["profile"], row["ram_mb"]) == ("device", "armeabi-v7a", "armv7-lowend", 1024)
     r = subprocess.run([sys.executable, "-m", "edgekit.cli", "devices"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and serial in r.stdout and "1024.0 MiB" in r.stdout and "armv7-lowend" in r.stdout
+
+
+def _overlap(a, b) -> bool:
+    from datetime import datetime
+
+    s1, e1, s2, e2 = (datetime.fromisoformat(x) for x in (a["started"], a["finished"], b["started"], b["finished"]))
+    return s1 < e2 and s2 < e1
+
+
+def test_jobs_two_measures_side_by_side_one_core_per_thread(device, out, tmp_path):
+    """--jobs 2 on the emulated device: 1-thread measurements run two at a time, a 2-thread one alone;
+    every result is what it is alone (int8 bit-exact with the host on the device's evaluation)."""
+    serial, port = device
+    r = bench(out / "variants", "--device", serial, "--runs", 5, "--warmup", 1, "--threads", "1,2", "--jobs", 2,
+              "--accuracy", "device", "--eval-data", out / "evalset", "--out", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr + daemon_log(port)
+    ms = json.loads(r.stdout)["measurements"]
+    assert len(ms) == 8 and all(m["detail"].get("jobs") == 2 for m in ms if m["status"] != "incompatible" or m["detail"])
+    by = {(m["variant"], m["threads"]): m for m in ms}
+    for name in ("float", "int8", WEIRD):
+        assert by[(name, 1)]["status"] == by[(name, 2)]["status"] == "ok"
+        assert by[(name, 1)]["detail"]["measured_alone"] is False and by[(name, 2)]["detail"]["measured_alone"] is True
+    for name in ("int8", WEIRD):
+        assert by[(name, 1)]["detail"]["accuracy"]["agreement_with_host"] == 1.0
+    assert by[("dynamic", 1)]["status"] == "incompatible"
+    ran = [m for m in ms if m["status"] == "ok"]
+    ones = [m for m in ran if m["threads"] == 1]
+    assert any(_overlap(a, b) for i, a in enumerate(ones) for b in ones[i + 1:]), "no two 1-thread runs overlapped"
+    for two in (m for m in ran if m["threads"] == 2):
+        assert not any(_overlap(two, m) for m in ran if m is not two)
+
+
+def test_jobs_out_of_memory_beside_another_is_measured_again_alone(adb_server, out, tmp_path):
+    """A device whose memory cap fits one runner but not two (80 MB: each runner's peak is ~69 MB VmHWM,
+    shared pages counted once by the cap): the measurement the cap killed while another shared the
+    device is measured again alone, and nothing is lost."""
+    from edgekit import emulator
+
+    src = Path(emulator.load_profile("armv7-lowend").path).read_text()
+    prof = tmp_path / "armv7-small.toml"
+    prof.write_text(src.replace('name = "armv7-lowend"', 'name = "armv7-small"')
+                    .replace("memory_mb = 1024", "memory_mb = 80"))
+    port = free_port()
+    serial = emulator.start(str(prof), port=port, private=True).serial
+    try:
+        names = [out / "variants" / "int8", out / "variants" / "float", out / "variants" / WEIRD]
+        r = bench(*names, "--device", serial, "--runs", 300, "--warmup", 1, "--threads", 1, "--jobs", 2,
+                  "--out", tmp_path / "o", "--json")
+        assert r.returncode == 0, r.stderr + daemon_log(port)
+        ms = json.loads(r.stdout)["measurements"]
+        assert len(ms) == 3 and all(m["status"] == "ok" for m in ms), [m["reason"] for m in ms]
+        again = [m for m in ms if any(w.startswith("measured again alone: out of memory") for w in m["warnings"])]
+        assert again and all(m["detail"]["measured_alone"] is True for m in again), \
+            [(m["peak_memory_mb"], m["started"], m["finished"]) for m in ms]
+    finally:
+        emulator.stop(port)

@@ -85,3 +85,28 @@ def test_paths_and_to_dict(tmp_path):
     d = p.to_dict()
     assert d["threads"] == [1, 2] and d["benchmark_binary"] == str(tmp_path / "bm")
     assert set(d) == {f.name for f in dataclasses.fields(BenchParams)}
+
+
+def test_jobs_need_a_core_each_and_a_phone_takes_one():
+    import os
+
+    from edgekit.bench.api import refuse_jobs_on_a_phone
+
+    cores = os.cpu_count() or 1
+    for bad, text in ((0, "--jobs 0 must be >= 1"), (cores + 1, f"--jobs {cores + 1}: this machine has {cores} core(s)")):
+        with pytest.raises(EdgekitError) as e:
+            BenchParams(jobs=bad)
+        assert text in e.value.one_line()
+    assert "jobs" not in BenchParams(jobs=cores).measurement_config()   # resume across --jobs values
+
+    class Dev:
+        serial = "0123456789ABCDEF"
+        info = {"abi": "armeabi-v7a"}
+
+    refuse_jobs_on_a_phone(Dev(), BenchParams(jobs=1))
+    if cores > 1:
+        with pytest.raises(EdgekitError) as e:
+            refuse_jobs_on_a_phone(Dev(), BenchParams(jobs=2))
+        assert "real phone 0123456789ABCDEF" in e.value.one_line() and "--jobs 1" in e.value.one_line()
+    Dev.info = {"abi": "armeabi-v7a", "emulated": True}
+    refuse_jobs_on_a_phone(Dev(), BenchParams(jobs=cores))

@@ -188,3 +188,42 @@ def test_measurement_line_says_the_median_counts_and_accuracy():
     m.instructions = {"per_invoke": 1234567}
     assert measurement_line(m) == "int8 ×2t ok, p50 12.3 ms, 1,234,567 instr./invoke, accuracy 90.00%"
     assert measurement_line(_m("f", status="failed")) == "f ×1t failed"
+
+
+def test_lanes_hand_out_jobs_that_fit_the_free_slots_and_let_a_lone_rerun_go_first():
+    import threading
+
+    from edgekit.bench.sweep import Lanes
+
+    p = plan([A, B], [Dev("s1")], BenchParams(threads="1,2"))
+    lanes = Lanes(2, p.todo["s1"])
+    a1 = lanes.take()
+    assert (a1.target.name, a1.threads) == ("a", 1) and lanes.shared(a1)
+    b1 = lanes.take()                    # a ×2 needs both slots: the next job that fits goes first
+    assert (b1.target.name, b1.threads) == ("b", 1)
+    got = []
+    t = threading.Thread(target=lambda: got.append(lanes.take()))
+    t.start()
+    t.join(0.3)
+    assert t.is_alive() and not got      # no free slot: the third lane waits
+    order = []
+
+    def rerun_alone():
+        with lanes.alone(lanes.need(a1)):   # a1 gives back its slot and waits for b1's
+            order.append("alone")
+
+    r = threading.Thread(target=rerun_alone)
+    r.start()
+    r.join(0.3)
+    assert r.is_alive() and not order
+    lanes.release(lanes.need(b1))
+    r.join(5)
+    assert order == ["alone"]            # before the waiting lane got a new job
+    lanes.release(lanes.need(a1))
+    t.join(5)
+    assert (got[0].target.name, got[0].threads) == ("a", 2) and not lanes.shared(got[0])
+    lanes.release(2)
+    last = lanes.take()
+    assert (last.target.name, last.threads) == ("b", 2)
+    lanes.release(2)
+    assert lanes.take() is None
