@@ -304,7 +304,9 @@ def test_default_recipe_variants_all_load_in_tflite_runtime_2_14(tmp_path, small
     for row in rows:
         m = read_json(out / "variants" / row["name"] / "manifest.json")
         assert m["compatibility"]["status"] == "ok", (row["name"], m["compatibility"])
-        assert row["status"] == "ok", row
+        # 800 training images: a fine-tuned chain may move off its float parent's predictions, which the
+        # numerical-fault checks call suspect (docs/checks.md); any other fault is a failure here
+        assert row["status"] == "ok" or row["reason"].startswith("top-1 agreement with the parent"), row
         assert row["accuracy"] is not None and row["accuracy"] > 0.1, row   # better than chance (10 classes)
     names = {r["name"] for r in rows}
     assert {"float32", "int8", "student-int8", "student-unlabelled-int8"} <= names

@@ -60,6 +60,7 @@ report = {
     "types": sorted({type(v).__name__ for v in variants}),
     "names": [v.name for v in variants],
     "status": {v.name: v.status for v in variants},
+    "reason": {v.name: v.reason for v in variants},
     "accuracy": {v.name: v.accuracy for v in variants},
     "n": {v.name: v.evaluation.n for v in variants},
     "base": {v.name: v.manifest.base for v in variants},
@@ -88,7 +89,10 @@ print(json.dumps(report))
 def test_api_takes_an_in_memory_model_and_arrays(tmp_path, small_npz):
     rep = json.loads(run_python(API_SCRIPT, tmp_path / "out", small_npz, timeout=900).strip().splitlines()[-1])
     assert rep["types"] == ["Variant"] and rep["names"] == ["float32", "int8", "p"]
-    assert rep["status"] == {"float32": "ok", "int8": "ok", "p": "ok"}
+    # "p" (prune + 1 epoch of fine-tuning of a 1-epoch model) moves off float32's predictions: the
+    # numerical-fault checks may call it suspect for that (docs/checks.md), never for anything else
+    assert rep["status"]["float32"] == rep["status"]["int8"] == "ok" and rep["status"]["p"] in ("ok", "suspect")
+    assert rep["status"]["p"] == "ok" or rep["reason"]["p"].startswith("top-1 agreement with the parent")
     assert all(0.0 <= a <= 1.0 for a in rep["accuracy"].values()) and set(rep["n"].values()) == {200}
     assert set(rep["base"].values()) == {"model"} and "in-memory model mine" in rep["source"]
     # the same model and the same arrays (as a dict this time) are recognised: nothing rebuilt
