@@ -43,6 +43,7 @@ PROPS = {
     "manufacturer": "ro.product.manufacturer",
     "device": "ro.product.device",
     "hardware": "ro.hardware",
+    "serialno": "ro.serialno",
 }
 TCP_SERIAL = re.compile(r"^[\w.\-]+:\d+$")
 _SEP = "@@EDGEKIT@@"

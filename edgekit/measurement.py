@@ -122,6 +122,7 @@ class Measurement:
         accuracy_n          int|null  evaluation examples behind accuracy
         detail              dict      runner detail: memory phases (MiB), warm-up runs, runtime, accuracy check
         wall_ms             float|null  host-observed wall time of the whole runner invocation
+        device_id           str|null  the device's stable identity: ro.serialno of a phone, emulator:<profile> (null: stored before it)
     """
 
     variant: str
@@ -148,10 +149,16 @@ class Measurement:
     accuracy_n: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     wall_ms: float | None = None
+    device_id: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.stats, LatencyStats):
             self.stats = LatencyStats.from_dict(self.stats)
+
+    @property
+    def identity(self) -> str:
+        """The device this belongs to: its stable identity, or (rows stored before it) the adb serial."""
+        return self.device_id or self.device_serial
 
     @property
     def metric(self) -> str:

@@ -106,6 +106,12 @@ def bench(
 
             require(d)  # a real phone: the metric is unavailable there (exit 2)
 
+    seen: dict[str, str] = {}
+    for d in devs:
+        other = seen.setdefault(d.identity, d.serial)
+        if other != d.serial:
+            raise EdgekitError(f"devices {other} and {d.serial} are the same device {d.identity} (one adb address each)",
+                               "pass one of them with --device")
     with Store(out_dir / DB_FILE) as store:
         sweep_plan = plan(targets, devs, params, ev, done=store.done_keys() if resume else ())
         result = Sweep(sweep_plan, store, listeners).run()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from edgekit.adb import TCP_SERIAL, AdbDevice, CommandTimeout, DeviceLost, ShellResult, shell_join, states
+from edgekit.adb import AdbDevice, CommandTimeout, DeviceLost, ShellResult, shell_join, states
 from edgekit.errors import EdgekitError
 
 __all__ = ["ARM32_ABIS", "REMOTE_ROOT", "CommandTimeout", "Device", "DeviceLost", "ShellResult", "emulator_device",
@@ -25,19 +25,27 @@ ARM32_ABIS = ("armeabi-v7a", "armeabi")
 class Device(AdbDevice):
     """A device being benchmarked: ``info`` is its description (filled by :meth:`describe`)."""
 
-    def __init__(self, serial: str, info: dict[str, Any] | None = None, profile: str | None = None):
+    def __init__(self, serial: str, info: dict[str, Any] | None = None, profile: str | None = None,
+                 emulated: bool | None = None):
         super().__init__(serial)
         self.info: dict[str, Any] = dict(info or {})
         self.profile = profile            # emulated device profile (or a real phone's devices/*.toml)
+        self.emulated = emulated          # None: an edgekit emulator instance has this serial
 
     def describe(self) -> dict[str, Any]:
         """ABI, model, SDK, cores, RAM ... (one shell round trip), plus the profile when there is one."""
         info = super().describe()
         if self.profile:
             info["profile"] = self.profile
-            info["emulated"] = (info.get("hardware") or "").startswith("qemu") or TCP_SERIAL.match(self.serial) is not None
+            emulated = self.emulated if self.emulated is not None else emulator_profile(self.serial) is not None
+            info["emulated"] = emulated or (info.get("hardware") or "").startswith("qemu")
         self.info = info
         return info
+
+    @property
+    def identity(self) -> str:
+        """See :func:`identity`."""
+        return identity(self)
 
     def check_abi(self, allow_abi: bool) -> None:
         abi = self.info.get("abi")
@@ -47,6 +55,15 @@ class Device(AdbDevice):
             f"device {self.serial} has ABI {abi or 'unknown'}, not 32-bit ARM (armeabi-v7a)",
             "edgekit targets armeabi-v7a phones; pass --allow-abi to benchmark it anyway",
         )
+
+
+def identity(dev: Any) -> str:
+    """A device's stable identity, which measurements belong to: ``emulator:<profile>`` for an emulated
+    device, a phone's ``ro.serialno``; the adb serial only when the phone reports none."""
+    info = getattr(dev, "info", None) or {}
+    if info.get("emulated") and info.get("profile"):
+        return f"emulator:{info['profile']}"
+    return str(info.get("serialno") or dev.serial)
 
 
 def open_devices(serials: Sequence[str]) -> list[Device]:
@@ -66,14 +83,22 @@ def open_devices(serials: Sequence[str]) -> list[Device]:
     return devices
 
 
-def profile_for(serial: str) -> str | None:
-    """The profile naming this serial: a running emulated device's, or a real phone's devices/*.toml."""
+def emulator_profile(serial: str) -> str | None:
+    """The profile of the running edgekit emulated device with this adb serial, else None."""
     try:
         from edgekit import emulator
 
-        for inst in emulator.instances():
-            if inst.serial == serial:
-                return inst.profile
+        return next((inst.profile for inst in emulator.instances() if inst.serial == serial), None)
+    except Exception:  # noqa: BLE001 - naming is a nicety, never a failure
+        return None
+
+
+def profile_for(serial: str) -> str | None:
+    """The profile naming this serial: a running emulated device's, or a real phone's devices/*.toml."""
+    found = emulator_profile(serial)
+    if found is not None:
+        return found
+    try:
         from edgekit.emulator.profiles import profile_for_serial
 
         p = profile_for_serial(serial)
@@ -91,7 +116,7 @@ def emulator_device(profile: str | None) -> Device:
         raise EdgekitError(f"the emulated device is not available in this edgekit ({exc})", "use --device SERIAL with a real phone")
     name = profile or getattr(emulator, "DEFAULT_PROFILE", None) or "armv7-lowend"
     serial = ensure_running(profile=name)
-    d = Device(str(serial), profile=name)
+    d = Device(str(serial), profile=emulator_profile(str(serial)) or name, emulated=True)   # the profile's name, also for a .toml path
     d.ensure_online()
     return d
 

@@ -27,7 +27,7 @@ from typing import Any
 from edgekit._version import __version__
 from edgekit.bench import benchmark_model as bm
 from edgekit.bench import counted
-from edgekit.bench.device import ARM32_ABIS, CommandTimeout, Device, remote, shell_join
+from edgekit.bench.device import ARM32_ABIS, CommandTimeout, Device, identity, remote, shell_join
 from edgekit.bench.evalset import EvalSet
 from edgekit.bench.params import RUNNERS, BenchParams
 from edgekit.bench.stats import analyse
@@ -59,6 +59,7 @@ def base_measurement(t: Target, dev: Any, threads: int, params: BenchParams, ev:
         variant=t.name,
         sha256=t.sha256,
         device_serial=dev.serial,
+        device_id=identity(dev),
         device=dict(dev.info),
         runner=params.runner,
         threads=int(threads),

@@ -66,12 +66,14 @@ def config_hash(config: dict[str, Any]) -> str:
     return sha256_json(config)[:16]
 
 
-def key_for(sha256: str, serial: str, runner: str, threads: int, config: dict[str, Any], variant: str) -> str:
-    return "|".join([sha256, serial, runner, str(int(threads)), config_hash(config), variant])
+def key_for(sha256: str, device: str, runner: str, threads: int, config: dict[str, Any], variant: str) -> str:
+    """``device`` is the device's stable identity (:func:`edgekit.bench.device.identity`), not its adb
+    address: an emulator restarted on another port or a phone re-attached over wireless adb is the same device."""
+    return "|".join([sha256, device, runner, str(int(threads)), config_hash(config), variant])
 
 
 def measurement_key(m: Measurement) -> str:
-    return key_for(m.sha256, m.device_serial, m.runner, m.threads, m.config, m.variant)
+    return key_for(m.sha256, m.identity, m.runner, m.threads, m.config, m.variant)
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterator, Sequence
 
-from edgekit.bench.device import DeviceLost
+from edgekit.bench.device import DeviceLost, identity
 from edgekit.bench.evalset import EvalSet
 from edgekit.bench.listeners import Broadcast, BenchListener
 from edgekit.bench.params import BenchParams
@@ -85,7 +85,7 @@ def plan(targets: Sequence[Target], devices: Sequence[Any], params: BenchParams,
     """Jobs per device: every target with every thread count, in that order (a target's thread
     counts are consecutive); ``done`` keys (stored ok/incompatible) are left out of ``todo``."""
     conf = measurement_config(params, ev)
-    jobs = {d.serial: [Job(t, th, key_for(t.sha256, d.serial, params.runner, th, conf, t.name))
+    jobs = {d.serial: [Job(t, th, key_for(t.sha256, identity(d), params.runner, th, conf, t.name))
                        for t in targets for th in params.threads] for d in devices}   # type: ignore[union-attr]
     done = set(done)
     todo = {s: [j for j in js if j.key not in done] for s, js in jobs.items()}

@@ -272,9 +272,16 @@ def profile_rows() -> list[dict]:
 def ensure_running(profile: str = DEFAULT_PROFILE, port: int | None = None) -> str:
     """Start the emulated device (or reuse a running one with this profile); returns its adb serial."""
     prof = load_profile(profile)
-    for inst in instances():
-        if inst.profile == prof.name and inst.daemon_alive() and (inst.port == port or (port is None and not inst.private)):
+    found = [i for i in instances() if i.profile == prof.name and (i.port == port or (port is None and not i.private))]
+    for inst in found:
+        if inst.daemon_alive():
             return connect_instance(inst)
     if port is None:
-        port = DEFAULT_PORT if (load_instance(DEFAULT_PORT) is None and port_free(DEFAULT_HOST, DEFAULT_PORT)) else free_port()
-    return start(prof.name, port).serial
+        # a dead instance of this profile (its daemon was killed) restarts on its own port, so the device
+        # keeps its adb address and nothing stays listed offline; start() cleans up what it left
+        dead = [i for i in found if port_free(i.host, i.port)]
+        if dead:
+            port = dead[0].port
+        else:
+            port = DEFAULT_PORT if (load_instance(DEFAULT_PORT) is None and port_free(DEFAULT_HOST, DEFAULT_PORT)) else free_port()
+    return start(prof.path or prof.name, port).serial

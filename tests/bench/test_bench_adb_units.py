@@ -12,7 +12,7 @@ SEP = "@@EDGEKIT@@"
 
 
 def test_description_from_the_probe_output():
-    values = ["armeabi-v7a", "armeabi-v7a,armeabi", "27", "8.1.0", "Phone X", "ACME", "px", "qcom"]
+    values = ["armeabi-v7a", "armeabi-v7a,armeabi", "27", "8.1.0", "Phone X", "ACME", "px", "qcom", "R58M12ABCDE"]
     text = "".join(f"{v}\n{SEP}\n" for v in values) + f"4\n{SEP}\nMemTotal:        1898304 kB\n{SEP}\narmv7l\n"
     d = parse_description("0123", text)
     assert d == {"serial": "0123", **dict(zip(PROPS, values)), "cores": 4, "ram_mb": 1854, "machine": "armv7l"}

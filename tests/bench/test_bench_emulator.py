@@ -493,3 +493,58 @@ def test_jobs_out_of_memory_beside_another_is_measured_again_alone(adb_server, o
             [(m["peak_memory_mb"], m["started"], m["finished"]) for m in ms]
     finally:
         emulator.stop(port)
+
+
+def test_emulator_daemon_killed_after_3_of_12_then_resume_measures_the_9_missing_on_the_same_device(adb_server, tmp_path):
+    """Issue 12's scenario: `bench OUT --emulator PROFILE`, the daemon killed after 3 of 12 measurements
+    (exit 3); the re-run restarts the device on its own port, measures only the missing ones, the
+    store holds 12 under one device identity, and `edgekit report OUT` needs no --device."""
+    from edgekit import emulator
+
+    src = Path(emulator.load_profile("armv7-lowend").path).read_text()
+    prof = tmp_path / "armv7-killtest.toml"
+    prof.write_text(src.replace('name = "armv7-lowend"', 'name = "armv7-killtest"'))
+    d = tiny_models()
+    out = tmp_path / "OUT"
+    for i in range(12):
+        make_variant(out / "variants", f"v{i:02d}", d / ("int8.tflite" if i % 2 else "float.tflite"))
+    db = out / "bench.sqlite"
+    args = [out, "--emulator", prof, "--runs", 400, "--warmup", 1, "--threads", 1]
+    p = subprocess.Popen([sys.executable, "-m", "edgekit.cli", "bench", *map(str, args), "--no-count"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and p.poll() is None and not (db.exists() and len(rows(db)) >= 3):
+            time.sleep(0.1)
+        assert p.poll() is None, p.communicate()
+        inst = next(i for i in emulator.instances() if i.profile == "armv7-killtest")
+        serial = inst.serial
+        os.kill(inst.pid, 9)                       # the emulator daemon dies mid-sweep
+        stdout, stderr = p.communicate(timeout=300)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    try:
+        assert p.returncode == 3, (stdout, stderr)
+        assert "--resume" in stderr
+        before = rows(db)
+        assert 3 <= len(before) < 12
+        r = bench(*args, "--resume", "--json")
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout)
+        assert res["skipped"] == len(before) and res["measured"] == 12 - len(before)
+        after = rows(db)
+        assert len(after) == 12 and len({k for k, *_ in after}) == 12 and after[: len(before)] == before
+        ms = res["measurements"]
+        assert {m["device_id"] for m in ms} == {"emulator:armv7-killtest"}
+        assert {m["device_serial"] for m in ms} == {serial}            # restarted on its own port
+        listed = subprocess.run(["adb", "devices"], capture_output=True, text=True, timeout=60).stdout
+        assert f"{serial}\toffline" not in listed and f"{serial}\tdevice" in listed
+        rep = subprocess.run([sys.executable, "-m", "edgekit.cli", "report", str(out), "--json"],
+                             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert rep.returncode == 0, rep.stderr
+    finally:
+        for i in emulator.instances():
+            if i.profile == "armv7-killtest":
+                emulator.stop(i.port)

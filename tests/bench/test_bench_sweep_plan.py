@@ -227,3 +227,22 @@ def test_lanes_hand_out_jobs_that_fit_the_free_slots_and_let_a_lone_rerun_go_fir
     assert (last.target.name, last.threads) == ("b", 2)
     lanes.release(2)
     assert lanes.take() is None
+
+
+def test_measurements_belong_to_the_device_identity_not_its_adb_address():
+    from edgekit.bench.device import identity
+
+    usb, wifi = Dev("R58M12ABCDE"), Dev("192.168.1.20:5555")
+    usb.info["serialno"] = wifi.info["serialno"] = "R58M12ABCDE"       # the same phone, re-attached over wireless adb
+    assert identity(usb) == identity(wifi) == "R58M12ABCDE"
+    emu_a, emu_b = Dev("127.0.0.1:5555"), Dev("127.0.0.1:44157")      # an emulator restarted on another port
+    for e in (emu_a, emu_b):
+        e.info.update(emulated=True, profile="armv7-lowend", serialno="edgekit-armv7-lowend")
+    assert identity(emu_a) == identity(emu_b) == "emulator:armv7-lowend"
+    assert identity(Dev("0123")) == "0123"                            # a phone that reports no ro.serialno
+    p1 = plan([A], [usb], BenchParams(threads=1))
+    p2 = plan([A], [wifi], BenchParams(threads=1))
+    assert p1.keys() == p2.keys()
+    m = base_measurement(A, wifi, 1, BenchParams(threads=1))
+    assert m.device_id == "R58M12ABCDE" and m.device_serial == "192.168.1.20:5555"
+    assert measurement_key(m) == p1.keys()[0]
