@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-STATUSES = ("ok", "incompatible", "failed")
+STATUSES = ("ok", "incompatible", "failed", "oom")
 STAT_KEYS = ("n", "mean", "std", "min", "max", "p50", "p90", "p99", "ci95_low", "ci95_high", "cv")
 PERCENTILES = ("p50", "p90", "p99", "mean")
 
@@ -105,7 +105,7 @@ class Measurement:
         runner              str       "python" | "benchmark_model"
         threads             int
         config              dict      runs, warmup, accuracy mode, runner flags, metric ... (hashed into the key)
-        status              str       "ok" | "incompatible" | "failed"
+        status              str       "ok" | "incompatible" | "failed" | "oom" (killed by the device's memory cap)
         reason              str|null  why incompatible / failed (the runtime's own words)
         init_ms             float|null  interpreter creation + allocate
         first_inference_ms  float|null

@@ -50,6 +50,11 @@ def conv(kind):
 for kind in ("float", "int8", "dynamic"):
     with open(os.path.join(out, kind + ".tflite"), "wb") as fh:
         fh.write(conv(kind))
+# a model whose tensors need ~50 MB: the device's memory cap kills it on a small-cap profile
+h = keras.Sequential([keras.layers.InputLayer(input_shape=(2048, 2048), batch_size=1),
+                      keras.layers.Lambda(lambda t: t * 2.0 + 1.0), keras.layers.Lambda(lambda t: t * t)])
+with open(os.path.join(out, "hungry.tflite"), "wb") as fh:
+    fh.write(tf.lite.TFLiteConverter.from_keras_model(h).convert())
 np.save(os.path.join(out, "eval_x.npy"), x[:12])
 np.save(os.path.join(out, "eval_y.npy"), y[:12])
 print("ok")
@@ -57,7 +62,8 @@ print("ok")
 
 
 def tiny_models() -> Path:
-    """Directory with float.tflite, int8.tflite, dynamic.tflite (incompatible), eval_x.npy, eval_y.npy."""
+    """Directory with float.tflite, int8.tflite, dynamic.tflite (incompatible), hungry.tflite (~50 MB of
+    tensors), eval_x.npy, eval_y.npy."""
     key = hashlib.sha256(_RECIPE.encode()).hexdigest()[:12]
     d = Path(tempfile.gettempdir()) / f"edgekit-bench-tiny-{key}"
     if (d / "eval_y.npy").exists():

@@ -52,6 +52,14 @@ def _memory():
     return {"vmhwm_mb": st.get("VmHWM"), "vmrss_mb": st.get("VmRSS"), "ru_maxrss_mb": ru}
 
 
+def _seen(res, phase):
+    """Record the memory after ``phase``, and tell stderr at once: a runner the device's memory cap kills
+    leaves no result, and the last of these lines is the peak it was seen at (status ``oom``)."""
+    mem = res["memory"][phase] = _memory()
+    sys.stderr.write("EDGEKIT_MEMORY %s %.1f\n" % (phase, mem.get("vmhwm_mb") or mem.get("ru_maxrss_mb") or 0.0))
+    sys.stderr.flush()
+
+
 MARK_SYSCALL = 0xEDC0  # edgekit.emulator.counting.MARK_SYSCALL: an unused number the counting plugin watches
 
 
@@ -217,7 +225,9 @@ def main(argv=None):
     res["runtime"].update({a.runtime: getattr(rt, "__version__", "?"), "numpy": np.__version__})
     # counted runs read no /proc numbers before the timed invokes: their text (qemu's RSS) varies from
     # run to run and would move Python's allocator state, i.e. the instruction counts
-    res["memory"] = {} if a.count_marks else {"baseline": _memory()}
+    res["memory"] = {}
+    if not a.count_marks:
+        _seen(res, "baseline")
 
     mark = _marker(a.count_marks)
     kw = _resolver_kw(a)
@@ -237,7 +247,7 @@ def main(argv=None):
     ins, outs = interp.get_input_details(), interp.get_output_details()
     res["io"] = {"inputs": [_detail(d) for d in ins], "outputs": [_detail(d) for d in outs]}
     if not a.count_marks:
-        res["memory"]["after_init"] = _memory()
+        _seen(res, "after_init")
     if a.check_only:
         _emit(res)
         return 0
@@ -279,7 +289,7 @@ def main(argv=None):
     if a.op_models and a.count_marks:
         res["ops"] = _count_ops(Interpreter, a, kw, mark, np, rng)
     mark(9)
-    res["memory"]["after_runs"] = _memory()
+    _seen(res, "after_runs")
 
     # -- evaluation set ----------------------------------------------------------------------------
     if a.eval_x:
@@ -295,7 +305,7 @@ def main(argv=None):
             res.update(status="failed", reason="evaluation failed: %s: %s" % (type(exc).__name__, exc))
             _emit(res)
             return 0
-        res["memory"]["after_eval"] = _memory()
+        _seen(res, "after_eval")
     res["memory"]["peak"] = _memory()
     _emit(res)
     return 0

@@ -17,6 +17,7 @@ Remote layout (all under ``/data/local/tmp/edgekit``)::
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import tempfile
 import threading
@@ -179,8 +180,9 @@ class PythonRunner:
             counted.collect(dev, m, counts_remote, p.warmup, p.runs, self.counted.get(dev.serial))
         res = parse_script_output(r.stdout)
         if res is None:
-            m.status = "failed"
-            m.reason = f"device script exited with code {r.returncode} and no result: {_tail(r.output)}"
+            oom = out_of_memory(r.output)
+            m.status = "oom" if oom else "failed"
+            m.reason = oom or f"device script exited with code {r.returncode} and no result: {_tail(r.output)}"
             m.finished = now()
             return m
         fill_from_script(m, res, p.noisy_cv)
@@ -286,6 +288,21 @@ def host_check(t: Target, ev: EvalSet, device_preds: Any) -> dict[str, Any]:
     out = {"n": ev.n, "host_accuracy_same_examples": score(host, ev.y), "agreement_with_host": agreement}
     why = agreement_reason(agreement, what="the host")
     return {**out, "suspect": [why]} if why else out
+
+
+_OOM = re.compile(r"out of memory: killed by the (\d+) MB memory cap of device profile (\S+)")
+_SEEN = re.compile(r"^EDGEKIT_MEMORY (\w+) ([\d.]+)$", re.M)
+
+
+def out_of_memory(output: str) -> str | None:
+    """The ``oom`` reason when the device's memory cap killed the runner: the cap and the last peak the
+    script reported (its ``EDGEKIT_MEMORY`` lines), else None."""
+    found = _OOM.search(output or "")
+    if not found:
+        return None
+    seen = _SEEN.findall(output)
+    last = f"; last peak seen {float(seen[-1][1]):.0f} MiB ({seen[-1][0].replace('_', ' ')})" if seen else ""
+    return f"out of memory: killed by the {found.group(1)} MB memory cap of {found.group(2)}{last}"
 
 
 def parse_script_output(stdout: str) -> dict[str, Any] | None:

@@ -103,10 +103,6 @@ def derived_incompatible(t: Target, dev: Any, threads: int, params: BenchParams,
     return m
 
 
-# what the emulated device's shell says when its memory cap killed a command (edgekit.emulator.shell_service)
-OUT_OF_MEMORY = "out of memory: killed by the"
-
-
 class Lanes:
     """The jobs of one device shared by ``jobs`` lanes, and its ``jobs`` slots: a measurement holds one
     slot per thread it runs (``--threads 2`` takes two), so the host's cores are never oversubscribed.
@@ -266,7 +262,7 @@ class Sweep:
         others could share it: measured again alone."""
         shared = lanes.shared(job)
         m = self._run_once_more_if_transient(runner, dev, job)
-        if shared and m.status == "failed" and OUT_OF_MEMORY in (m.reason or ""):
+        if shared and m.status == "oom":
             with lanes.alone(lanes.need(job)):
                 m = self._run_once_more_if_transient(runner, dev, job)
             m.warnings.append("measured again alone: out of memory while another measurement shared the "

@@ -548,3 +548,30 @@ def test_emulator_daemon_killed_after_3_of_12_then_resume_measures_the_9_missing
         for i in emulator.instances():
             if i.profile == "armv7-killtest":
                 emulator.stop(i.port)
+
+
+def test_runner_killed_by_the_memory_cap_is_oom_with_the_cap_and_the_last_peak_seen(adb_server, tmp_path):
+    from edgekit import emulator
+
+    src = Path(emulator.load_profile("armv7-lowend").path).read_text()
+    prof = tmp_path / "armv7-tiny-ram.toml"
+    prof.write_text(src.replace('name = "armv7-lowend"', 'name = "armv7-tiny-ram"').replace("memory_mb = 1024", "memory_mb = 80"))
+    port = free_port()
+    serial = emulator.start(str(prof), port=port, private=True).serial
+    try:
+        d = tiny_models()
+        r = bench(d / "hungry.tflite", d / "int8.tflite", "--device", serial, "--runs", 2, "--warmup", 0,
+                  "--threads", 1, "--out", tmp_path / "o", "--json")
+        assert r.returncode == 0, r.stderr + daemon_log(port)
+        ms = {m["variant"]: m for m in json.loads(r.stdout)["measurements"]}
+        hungry = ms["hungry"]
+        assert hungry["status"] == "oom", hungry
+        assert re.fullmatch(r"out of memory: killed by the 80 MB memory cap of armv7-tiny-ram; "
+                            r"last peak seen \d+ MiB \((baseline|after init|after runs)\)", hungry["reason"]), hungry["reason"]
+        assert ms["int8"]["status"] == "ok"                               # the sweep went on
+        r = bench(d / "hungry.tflite", d / "int8.tflite", "--device", serial, "--runs", 2, "--warmup", 0,
+                  "--threads", 1, "--out", tmp_path / "o", "--resume", "--json")
+        res = json.loads(r.stdout)
+        assert res["skipped"] == 1 and res["measured"] == 1               # oom is not done: measured again
+    finally:
+        emulator.stop(port)
