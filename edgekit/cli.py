@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import signal
 import sys
 
 import typer
@@ -82,16 +83,51 @@ def error_line(message: str) -> None:
     sys.stderr.flush()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled, ``kill``): the same clean stop as Ctrl-C."""
+
+
+_STOPPED: list[KeyboardInterrupt] = []   # the interrupt of this run (typer >= 0.29 swallows it into exit code 130)
+
+
+def _stop(signum: int, frame: object) -> None:
+    exc = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    _STOPPED.append(exc)
+    raise exc
+
+
 def main(argv: list[str] | None = None) -> int:
+    _STOPPED.clear()
+    try:
+        old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    except ValueError:  # not the main thread: leave signals alone
+        old = {}
+    try:
+        rc = _main(argv)
+        if _STOPPED and rc == 130:   # typer caught the interrupt and returned 130: say what happened
+            return _interrupted(_STOPPED[0])
+        return rc
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    _STOPPED.clear()   # said once
+    what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+    error_line(f"{what} — results finished so far are saved; re-run (bench: with --resume) to continue")
+    return 143 if isinstance(exc, Terminated) else 130
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         # standalone_mode=False makes click *return* the code of typer.Exit(code) (e.g. gate's 1)
         rc = app(args=argv, standalone_mode=False)
     except EdgekitError as exc:
         error_line(exc.one_line())
         return exc.exit_code
-    except KeyboardInterrupt:
-        error_line("interrupted — results measured so far are saved; re-run to continue")
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             error_line(f"no space left on device writing {exc.filename or 'output'} — free disk space or choose another --out")
@@ -102,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         raise
     except typer.Exit as exc:
         return exc.exit_code
-    except typer.Abort:
+    except typer.Abort as exc:  # click turns Ctrl-C (and our SIGTERM) into Abort
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            return _interrupted(cause)
         error_line("aborted")
         return 130
     except Exception as exc:  # click usage errors (typer >= 0.29 bundles click as typer._click)

@@ -99,6 +99,14 @@ def rows(db: Path):
         return c.execute("SELECT key, variant, threads, status, finished FROM measurements ORDER BY seq").fetchall()
 
 
+def stored(db: Path) -> int:
+    """How many measurements the store holds now (0 while bench is still creating it)."""
+    try:
+        return len(rows(db)) if db.exists() else 0
+    except sqlite3.OperationalError:
+        return 0
+
+
 def test_sweep_with_device_accuracy_incompatible_and_hostile_names(device, out):
     serial, port = device
     r = bench(out / "variants", "--device", serial, "--runs", 5, "--warmup", 1, "--threads", "1,2",
@@ -514,7 +522,7 @@ def test_emulator_daemon_killed_after_3_of_12_then_resume_measures_the_9_missing
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
         deadline = time.time() + 300
-        while time.time() < deadline and p.poll() is None and not (db.exists() and len(rows(db)) >= 3):
+        while time.time() < deadline and p.poll() is None and stored(db) < 3:
             time.sleep(0.1)
         assert p.poll() is None, p.communicate()
         inst = next(i for i in emulator.instances() if i.profile == "armv7-killtest")
@@ -575,3 +583,37 @@ def test_runner_killed_by_the_memory_cap_is_oom_with_the_cap_and_the_last_peak_s
         assert res["skipped"] == 1 and res["measured"] == 1               # oom is not done: measured again
     finally:
         emulator.stop(port)
+
+
+@pytest.mark.parametrize("sig, code, word", [(15, 143, "terminated (SIGTERM)"), (2, 130, "interrupted")])
+def test_sigterm_or_ctrl_c_mid_sweep_is_one_line_and_resume_measures_the_rest_once(device, out, tmp_path, sig, code, word):
+    import signal as signals
+
+    serial, port = device
+    names = [out / "variants" / n for n in ("float", "int8")]
+    args = [*names, "--device", serial, "--runs", 3000, "--warmup", 0, "--threads", "1,2", "--out", tmp_path, "--no-count"]
+    db = tmp_path / "bench.sqlite"
+    p = subprocess.Popen([sys.executable, "-m", "edgekit.cli", "bench", *map(str, args)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and p.poll() is None and stored(db) < 1:
+            time.sleep(0.1)
+        assert p.poll() is None, p.communicate()
+        p.send_signal(signals.Signals(sig))
+        stdout, stderr = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == code, (stdout, stderr)
+    errors = [ln for ln in stderr.splitlines() if ln.startswith("edgekit: error:")]
+    assert len(errors) == 1 and word in errors[0] and "--resume" in errors[0], stderr
+    assert "Traceback" not in stderr
+    before = rows(db)
+    assert 1 <= len(before) < 4 and all(st == "ok" for *_, st, _ in before)   # nothing half-measured stored
+    r = bench(*args[:-1], "--resume", "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["skipped"] == len(before) and res["measured"] == 4 - len(before)
+    assert len(rows(db)) == 4
