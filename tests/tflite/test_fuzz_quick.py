@@ -34,7 +34,7 @@ def test_the_mutations_are_replayable_and_aimed_at_the_structure(seeds):
     a, b = fuzz.case(seeds, SEED, 7), fuzz.case(seeds, SEED, 7)
     assert a == b and fuzz.case(seeds, SEED, 8) != a
     kinds = Counter(fuzz.case(seeds, SEED, i)[1].split(":")[1].split("@")[0].split("-")[0] for i in range(300))
-    assert {"bitflip", "truncate", "offset", "vtable", "huge", "swap", "random", "combo"} <= set(kinds), kinds
+    assert {"bitflip", "truncate", "offset", "vtable", "huge", "value", "swap", "random", "combo"} <= set(kinds), kinds
 
 
 def test_three_hundred_mutated_files_in_process_no_harness_crash(seeds, tmp_path):
