@@ -303,10 +303,10 @@ def resolve_selection(results: Any, sel: Selection, metrics: list[str]) -> Selec
             known = sorted({d.name for d in results.measured()})
             raise EdgekitError(f"no measurements on device {sel.device!r}", f"measured devices: {', '.join(known)}")
     else:
-        serials = sorted({d.serial for d in meas})
-        if len(serials) > 1:
-            known = sorted({f"{d.name} ({d.serial})" for d in meas})
-            raise EdgekitError(f"measurements from {len(serials)} devices", f"choose one with --device: {', '.join(known)}")
+        devices = sorted({d.identity for d in meas})   # one device, whatever adb address it had
+        if len(devices) > 1:
+            known = sorted({f"{d.name} ({d.identity})" for d in meas})
+            raise EdgekitError(f"measurements from {len(devices)} devices", f"choose one with --device: {', '.join(known)}")
         sel.device = meas[0].name
     if sel.threads is None:  # several thread counts (bench sweeps 1,2 by default): the fewest, shown in every label
         sel.threads = min(d.threads for d in meas)

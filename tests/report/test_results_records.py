@@ -202,3 +202,27 @@ def test_record_docstrings_list_exactly_their_fields(target):
     from edgekit import schemas
 
     assert schemas.mismatches(schemas.load(target)) == []
+
+
+def test_one_phone_over_usb_then_wireless_adb_is_one_device_in_the_report(out, capsys):
+    """Measurements belong to the device's identity (ro.serialno), not its adb address: the same phone
+    measured over USB and later over wireless adb is one device; the newer measurement counts."""
+    usb = measurement("int8", 9.0, serial="R58M12ABCDE", profile=None, finished="2026-01-01T00:00:00Z")
+    wifi = measurement("int8", 7.0, serial="192.168.1.20:5555", profile=None, finished="2026-01-02T00:00:00Z")
+    usb.device_id = wifi.device_id = "R58M12ABCDE"
+    other = measurement("dyn", 8.0, serial="0123456789ABCDEF", profile=None)
+    store = Store(out / "bench.sqlite")
+    for m in (usb, wifi):
+        store.add(m)
+    store.close()
+    res = load_results(out)
+    (summary,) = res.get("int8").device
+    assert (summary.identity, summary.serial, summary.p50_ms) == ("R58M12ABCDE", "192.168.1.20:5555", 7.0)
+    assert main(["report", str(out), "--json"]) == 0              # one device: no --device needed
+    capsys.readouterr()
+    store = Store(out / "bench.sqlite")
+    store.add(other)                                               # no device_id (stored before it): its serial
+    store.close()
+    assert main(["report", str(out), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "measurements from 2 devices" in err and "(R58M12ABCDE)" in err and "(0123456789ABCDEF)" in err
