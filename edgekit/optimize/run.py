@@ -201,7 +201,9 @@ class _Finisher:
         for v in skipped:
             variant = Variant.load(self.out / "variants" / v.name)
             is_base = self.baseline is not None and v.name == self.baseline.name
-            stale = variant.evaluation is None or variant.evaluation.sha256 != variant.sha256
+            ev = variant.evaluation
+            # (an eval.json from before the numerical-fault checks has none: checked again)
+            stale = ev is None or ev.sha256 != variant.sha256 or (ev.status == "ok" and ev.checks is None)
             if stale or (is_base and self.base_outputs is None and not self._load_base_outputs(variant)):
                 self.progress.add_total(1)
                 self._evaluate(variant)
@@ -231,7 +233,8 @@ class _Finisher:
         self.progress.status(variant.name, "evaluating on the host", None)
         t0 = time.monotonic()
         evaluation, outputs = evaluate(variant.path, ds, baseline=base.name if base else None,
-                                       baseline_outputs=None if is_base else self.base_outputs)
+                                       baseline_outputs=None if is_base else self.base_outputs,
+                                       checks=self.p.recipe.settings.get("checks"))
         variant.set_evaluation(write_eval(variant.dir, evaluation))
         self.timings[variant.name]["evaluate"] = time.monotonic() - t0
         if is_base and outputs is not None:

@@ -109,3 +109,18 @@ def test_both_int8_variants_load_and_run_on_the_emulated_device(made, device, sm
     assert all(m["device"]["abi"] == "armeabi-v7a" and m["accuracy_n"] == 20 for m in ms)
     # on-device predictions equal the host's (same kernels): the device accuracy is the host's on those 20
     assert all(m["detail"]["accuracy"]["agreement_with_host"] == 1.0 for m in ms), [m["detail"]["accuracy"] for m in ms]
+
+
+def test_recipe_check_thresholds_reach_the_host_evaluation(made, small_npz, tmp_path):
+    """[settings.checks] in the recipe is what optimize's evaluation judges by: max_kl = 0 makes the
+    int8 variant (any output shift at all) suspect, the float32 baseline (no parent) stays ok."""
+    root = made[0]
+    rec = recipe(tmp_path / "r.toml", ("float32", []), ("int8", ["ptq-int8(calibration=256)"]))
+    rec.write_text(rec.read_text() + "\n[settings.checks]\nmax_kl = 0.0\n")
+    r = run_edgekit("optimize", root / "m" / "model.tflite", "--data", small_npz, "--recipe", rec,
+                    "--out", tmp_path / "o", "--json", check=True)
+    got = {v["name"]: v for v in json.loads(r.stdout)["variants"]}
+    assert got["float32"]["status"] == "ok"
+    assert got["int8"]["status"] == "suspect", got["int8"]
+    ev = read_json(tmp_path / "o" / "variants" / "int8" / "eval.json")
+    assert ev["checks"]["thresholds"]["max_kl"] == 0.0 and any("KL" in s or "kl" in s for s in ev["suspect"]), ev["suspect"]
