@@ -25,6 +25,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,9 +219,10 @@ def _guarded(stage: str, fn, timeout: float) -> Outcome:
     from edgekit.errors import EdgekitError
 
     use_alarm = hasattr(signal, "SIGALRM") and _main_thread()
-    if use_alarm:
+    if use_alarm:  # a timer someone else armed (e.g. a test timeout) is put back afterwards
         old = signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
+        started = time.monotonic()
+        old_timer = signal.setitimer(signal.ITIMER_REAL, timeout)[0]
     try:
         return fn()
     except _Hang:
@@ -236,6 +238,8 @@ def _guarded(stage: str, fn, timeout: float) -> Outcome:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
+            if old_timer > 0:
+                signal.setitimer(signal.ITIMER_REAL, max(old_timer - (time.monotonic() - started), 0.001))
 
 
 def _main_thread() -> bool:

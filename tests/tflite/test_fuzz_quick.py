@@ -8,6 +8,7 @@ crash (another exception, a traceback, a multi-line error, a hang).
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
@@ -89,6 +90,8 @@ def test_the_classifier_calls_other_exceptions_and_multi_line_errors_crashes():
         raise EdgekitError("model.tflite is not a valid .tflite (truncated)", "re-export it")
 
     assert fuzz._guarded("inspect", index_error, 5).outcome == "crash"
+    hang = fuzz._guarded("inspect", lambda: time.sleep(5), 0.2)
+    assert hang.outcome == "crash" and hang.detail.startswith("hang")
     assert fuzz._guarded("inspect", multi_line, 5).outcome == "crash"
     o = fuzz._guarded("inspect", one_line, 5)
     assert o.outcome == "error" and o.detail == "model.tflite is not a valid .tflite (truncated) — re-export it"
