@@ -255,6 +255,9 @@ def _validate_outputs(ctx: Any, variant: Any):
     ev, outputs = evaluate(variant.path, ctx.plan.dataset, baseline=None)
     if ev.status != "ok" or outputs is None:
         raise EdgekitError(f"the float32 baseline failed on the validation split: {ev.error}")
+    if ev.suspect:
+        raise EdgekitError(f"the float32 baseline is suspect on the validation split: {'; '.join(ev.suspect)}",
+                           "check the model and the data (edgekit inspect, --input-range) before searching")
     return ev, outputs
 
 

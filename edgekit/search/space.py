@@ -281,9 +281,14 @@ def parse(text: str, path: str = "<space>") -> Space:
         raise SpaceError(f"search space {path}: unknown section {sorted(unknown)[0]!r}", "use [settings] and [[family]] tables")
     settings = doc.get("settings", {})
     for key, value in settings.items():
+        if key == "checks":   # numerical-fault thresholds, as in a recipe (docs/checks.md)
+            from edgekit.checks import thresholds
+
+            thresholds(value, f"search space {path}: [settings.checks]", SpaceError)
+            continue
         kind = SETTINGS.get(key)
         if kind is None:
-            raise SpaceError(f"search space {path}: unknown setting {key!r}", f"known settings: {', '.join(SETTINGS)}")
+            raise SpaceError(f"search space {path}: unknown setting {key!r}", f"known settings: {', '.join(SETTINGS)}, checks")
         ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool) and value >= 0
         if not ok or (key == "validation" and not 0 < value < 0.9):
             raise SpaceError(f"search space {path}: setting {key!r} = {value!r} is out of range",

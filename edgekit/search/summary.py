@@ -45,7 +45,8 @@ def trial_row(t: Any) -> dict[str, Any]:
     a = t.user_attrs
     return {"number": t.number, "state": _state(t), "family": a.get("family"), "description": a.get("description"),
             "variant": a.get("variant"), "chain": a.get("chain"), "metrics": a.get("metrics") or {},
-            "feasible": bool(a.get("feasible")), "error": a.get("error"), "pruned": a.get("pruned"),
+            "feasible": bool(a.get("feasible")), "suspect": a.get("suspect") or [], "error": a.get("error"),
+            "pruned": a.get("pruned"),
             "worker": a.get("worker"), "values": list(t.values) if t.values is not None else None,
             "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
             if t.datetime_complete and t.datetime_start else None}
@@ -132,7 +133,8 @@ def trial_line(t: Any, st: Any, ctx: Any) -> str:
             parts.append(f"{m.get('latency_kind', '')} {m['latency']:.3g} ms".strip())
         if m.get("memory") is not None:
             parts.append(f"{m['memory']:.1f} MiB peak")
-        what = ", ".join(parts) + (" — within budget" if a.get("feasible") else " — over budget")
+        what = ", ".join(parts) + (" — within budget" if a.get("feasible") else
+                                   f" — suspect: {'; '.join(a['suspect'])}" if a.get("suspect") else " — over budget")
     elif state == "pruned":
         what = f"pruned: {a.get('pruned', 'hopeless')}"
     else:

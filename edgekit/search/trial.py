@@ -136,7 +136,8 @@ def validate(ctx: Context, variant: Any) -> Any:
     """The variant's Evaluation on the validation split (kept in the study, never written as eval.json)."""
     from edgekit.optimize.evaluate import evaluate
 
-    evaluation, _ = evaluate(variant.path, ctx.plan.dataset, baseline=BASELINE, baseline_outputs=ctx.val_outputs)
+    evaluation, _ = evaluate(variant.path, ctx.plan.dataset, baseline=BASELINE, baseline_outputs=ctx.val_outputs,
+                             checks=ctx.space.settings.get("checks"))
     return evaluation
 
 
@@ -220,6 +221,9 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
     finally:
         ctx.builder.memo.clear()   # every trial's chain differs: keep memory flat
     cons = ctx.budget.constraints(m)
+    if ev.suspect:   # NaN, constant, one class, no longer agreeing with the float parent: never on the front
+        cons["suspect"] = 1.0
+        trial.set_user_attr("suspect", list(ev.suspect))
     for k, c in cons.items():
         trial.set_constraint(k, float(c))
     trial.set_user_attr("metrics", m)

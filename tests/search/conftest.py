@@ -44,6 +44,12 @@ TINY_SPACE = """
 [settings]
 validation = 0.2
 
+# the tiny model (800 training images, near chance) has children that agree only 28-75 % with it on
+# 160 validation images: the search mechanics are under test here, not the checks (tests/optimize)
+[settings.checks]
+min_agreement = 0.0
+max_kl = 100.0
+
 [[family]]
 name = "pruned"
 chain = [

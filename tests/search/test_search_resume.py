@@ -19,8 +19,16 @@ pytestmark = pytest.mark.slow
 
 
 def _trials(db):
+    import sqlite3
+
     import optuna
 
+    # the search may still be creating its tables: read only once they are all there (RDBStorage would
+    # otherwise create them itself, racing the search's own CREATE TABLE)
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"studies", "trials", "trial_intermediate_values", "alembic_version"} <= tables:
+        return []
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
@@ -79,7 +87,7 @@ def test_killed_search_resumes_with_the_remaining_trials_only(tmp_path, tiny_mod
     assert len(keys) == len(set(keys))
 
     doc = json.loads(again.stdout)
-    assert doc["finished"] == 2 and doc["front"]
+    assert doc["finished"] == 2 and doc["front"], [(t["state"], t["feasible"], t["suspect"]) for t in doc["trials"]]
     from edgekit.variant import load_variants
 
     variants = {v.name: v for v in load_variants(out)}
