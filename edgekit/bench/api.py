@@ -119,7 +119,7 @@ def bench(
         lost = "; ".join(result.errors.values())
         raise BenchIncomplete(
             f"{lost} — {len(result.measurements)} measurement(s) saved in {out_dir / DB_FILE}",
-            "fix the device (reconnect, restart the emulator) and re-run with --resume",
+            "fix the device (reconnect, restart the emulator) and re-run with --resume" if result.lost else "",
             3 if result.lost else 2, result.measurements, result,
         )
     return result.measurements

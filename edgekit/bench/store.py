@@ -128,17 +128,25 @@ class Store(Listener):
         row = (key, m.variant, m.sha256, m.device_serial, m.runner, int(m.threads), config_hash(m.config),
                m.status, m.started, m.finished, m.edgekit_version, data)
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("DELETE FROM measurements WHERE key = ?", (key,))
-                self._db.execute(
-                    "INSERT INTO measurements (key, variant, sha256, device_serial, runner, threads, config_hash,"
-                    " status, started, finished, edgekit_version, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    row,
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("DELETE FROM measurements WHERE key = ?", (key,))
+                    self._db.execute(
+                        "INSERT INTO measurements (key, variant, sha256, device_serial, runner, threads, config_hash,"
+                        " status, started, finished, edgekit_version, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        row,
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                if "full" in str(exc) or "I/O" in str(exc):   # SQLITE_FULL / SQLITE_IOERR: the disk
+                    raise EdgekitError(f"no space left on device writing {self.path} ({exc}): the measurement of "
+                                       f"{m.variant} is lost, those stored before it are kept",
+                                       "free disk space, then re-run with --resume") from None
                 raise
         return key
 

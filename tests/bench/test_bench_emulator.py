@@ -617,3 +617,39 @@ def test_sigterm_or_ctrl_c_mid_sweep_is_one_line_and_resume_measures_the_rest_on
     res = json.loads(r.stdout)
     assert res["skipped"] == len(before) and res["measured"] == 4 - len(before)
     assert len(rows(db)) == 4
+
+
+def test_full_disk_while_writing_bench_sqlite_is_one_line_and_keeps_what_was_stored(device, out, tmp_path):
+    """OUT on a tiny tmpfs that fills up during the sweep: one line, exit 2, the measurements stored
+    before it stay readable, and after freeing space --resume measures only the rest."""
+    serial, port = device
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
+    try:
+        names = [out / "variants" / n for n in ("float", "int8", WEIRD)]
+        args = [*names, "--device", serial, "--runs", 400, "--warmup", 0, "--threads", "1,2", "--out", mnt]
+        ballast = mnt / "ballast"
+        r = None
+        for room_kb in (160, 120, 90, 70, 50, 40):   # less room each time, until the store fills up mid-sweep
+            for f in mnt.iterdir():
+                f.unlink()
+            ballast.write_bytes(b"\0" * (1024 - room_kb) * 1024)
+            r = bench(*args)
+            if r.returncode != 0 and stored(mnt / "bench.sqlite"):
+                break
+        assert r is not None and r.returncode == 2, r.stderr
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("edgekit: error:")]
+        assert len(lines) == 1 and "no space left on device writing" in lines[0] and "--resume" in lines[0], r.stderr
+        assert "fix the device" not in lines[0]
+        assert "Traceback" not in r.stderr
+        kept = stored(mnt / "bench.sqlite")
+        ballast.unlink()                                                   # free the space, continue
+        again = bench(*args, "--resume", "--json")
+        assert again.returncode == 0, again.stderr
+        res = json.loads(again.stdout)
+        assert res["skipped"] == kept and res["skipped"] + res["measured"] == 6
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
