@@ -55,6 +55,10 @@ h = keras.Sequential([keras.layers.InputLayer(input_shape=(2048, 2048), batch_si
                       keras.layers.Lambda(lambda t: t * 2.0 + 1.0), keras.layers.Lambda(lambda t: t * t)])
 with open(os.path.join(out, "hungry.tflite"), "wb") as fh:
     fh.write(tf.lite.TFLiteConverter.from_keras_model(h).convert())
+# a 48 MB float model (one 3072x4096 Dense): big enough that pushing it takes a moment
+b = keras.Sequential([keras.layers.InputLayer(input_shape=(3072,), batch_size=1), keras.layers.Dense(4096)])
+with open(os.path.join(out, "big.tflite"), "wb") as fh:
+    fh.write(tf.lite.TFLiteConverter.from_keras_model(b).convert())
 np.save(os.path.join(out, "eval_x.npy"), x[:12])
 np.save(os.path.join(out, "eval_y.npy"), y[:12])
 print("ok")
@@ -63,7 +67,7 @@ print("ok")
 
 def tiny_models() -> Path:
     """Directory with float.tflite, int8.tflite, dynamic.tflite (incompatible), hungry.tflite (~50 MB of
-    tensors), eval_x.npy, eval_y.npy."""
+    tensors), big.tflite (48 MB of weights), eval_x.npy, eval_y.npy."""
     key = hashlib.sha256(_RECIPE.encode()).hexdigest()[:12]
     d = Path(tempfile.gettempdir()) / f"edgekit-bench-tiny-{key}"
     if (d / "eval_y.npy").exists():
