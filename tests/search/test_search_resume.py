@@ -106,3 +106,41 @@ def test_killed_search_resumes_with_the_remaining_trials_only(tmp_path, tiny_mod
     assert rep.returncode == 0, rep.stderr
     html = page.read_text()
     assert 'id="search"' in html and 'class="best-so-far"' in html and "search-front" in html
+
+
+def test_sigterm_mid_search_is_one_line_and_the_same_command_finishes_the_rest(tmp_path, tiny_model, small_npz, tiny_space):
+    out = tmp_path / "out"
+    args = ["search", tiny_model, "--data", small_npz, "--space", tiny_space, "--out", out, "--trials", "2",
+            "--max-accuracy-drop", "50pp", "--seed", "5"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([*EDGEKIT, *map(str, args)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    db = out / "search.sqlite"
+    sent = False
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            trials = _trials(db) if db.exists() else []
+            if [t for t in trials if t.state.name == "COMPLETE"] and \
+                    [t for t in trials if t.state.name == "RUNNING" and "chain_key" in t.user_attrs]:
+                proc.send_signal(signal.SIGTERM)
+                sent = True
+                break
+            time.sleep(0.3)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert sent, "the search never reached a second trial"
+    assert proc.returncode == 143, stderr[-3000:]
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("edgekit: error:")]
+    assert len(lines) == 1 and "terminated (SIGTERM)" in lines[0] and "Traceback" not in stderr, stderr[-3000:]
+    before = {t.number: t for t in _trials(db) if t.state.name == "COMPLETE"}
+    assert len(before) == 1 and not [t for t in _trials(db) if t.state.name == "RUNNING"]
+    again = run_edgekit(*args, "--json", timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    after = _trials(db)
+    assert len([t for t in after if t.state.name in ("COMPLETE", "PRUNED")]) == 2
+    for n, t in before.items():                                 # finished before: not run again
+        assert next(x for x in after if x.number == n).datetime_complete == t.datetime_complete
