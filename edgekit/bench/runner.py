@@ -199,6 +199,7 @@ class PythonRunner:
                 m.accuracy_n = ev.n
             dev.shell(["rm", "-f", pred_remote])
             m.detail["accuracy"] = host_check(t, ev, preds)
+            m.warnings += [f"suspect: {why}" for why in m.detail["accuracy"].get("suspect", [])]
         self._memory_share(dev, m)
         if m.status == "ok" and dev.serial in self.beside and threads == 1:   # counts (and estimates) are 1-thread
             self._count_beside(dev, t, threads, m, model)
