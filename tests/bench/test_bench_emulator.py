@@ -585,7 +585,8 @@ def test_runner_killed_by_the_memory_cap_is_oom_with_the_cap_and_the_last_peak_s
         emulator.stop(port)
 
 
-@pytest.mark.parametrize("sig, code, word", [(15, 143, "terminated (SIGTERM)"), (2, 130, "interrupted")])
+@pytest.mark.parametrize("sig, code, word", [(15, 143, "terminated (SIGTERM)"),
+                                             pytest.param(2, 130, "interrupted", marks=pytest.mark.heavy)])
 def test_sigterm_or_ctrl_c_mid_sweep_is_one_line_and_resume_measures_the_rest_once(device, out, tmp_path, sig, code, word):
     import signal as signals
 
@@ -630,7 +631,7 @@ def test_full_disk_while_writing_bench_sqlite_is_one_line_and_keeps_what_was_sto
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
     try:
         names = [out / "variants" / n for n in ("float", "int8", WEIRD)]
-        args = [*names, "--device", serial, "--runs", 400, "--warmup", 0, "--threads", "1,2", "--out", mnt]
+        args = [*names, "--device", serial, "--runs", 100, "--warmup", 0, "--threads", "1,2", "--out", mnt]
         ballast = mnt / "ballast"
         r = None
         for room_kb in (160, 120, 90, 70, 50, 40):   # less room each time, until the store fills up mid-sweep

@@ -32,7 +32,8 @@ chain = ["ptq-float16"]
 """
 
 
-@pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
+                                             pytest.param(signal.SIGINT, 130, "interrupted", marks=pytest.mark.heavy)])
 def test_stopped_optimize_leaves_only_complete_variants_and_the_rerun_finishes(tmp_path, tiny_model, small_npz, sig, code, word):
     rec = tmp_path / "r.toml"
     rec.write_text(RECIPE)
