@@ -75,6 +75,19 @@ def out(tmp_path_factory):
     return root
 
 
+def variant_profile(tmp_path: Path, name: str, changes: dict[str, str] | None = None) -> Path:
+    """A copy of the armv7-lowend profile named ``name`` with ``changes`` (old text -> new) applied."""
+    from edgekit import emulator
+
+    text = Path(emulator.load_profile("armv7-lowend").path).read_text().replace('name = "armv7-lowend"', f'name = "{name}"')
+    for old, new in (changes or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    prof = tmp_path / f"{name}.toml"
+    prof.write_text(text)
+    return prof
+
+
 def daemon_log(port: int) -> str:
     from edgekit import emulator
 
@@ -275,10 +288,7 @@ def test_non_arm_abi_is_refused_unless_allowed_and_devices_run_in_parallel(devic
     from edgekit import emulator
 
     serial, _ = device
-    src = (Path(emulator.load_profile("armv7-lowend").path)).read_text()
-    prof = tmp_path / "x86-test.toml"
-    prof.write_text(src.replace('name = "armv7-lowend"', 'name = "x86-test"')
-                    .replace('"ro.product.cpu.abi" = "armeabi-v7a"', '"ro.product.cpu.abi" = "x86_64"'))
+    prof = variant_profile(tmp_path, "x86-test", {'"ro.product.cpu.abi" = "armeabi-v7a"': '"ro.product.cpu.abi" = "x86_64"'})
     port = free_port()
     other = emulator.start(str(prof), port=port, private=True).serial
     try:
@@ -483,10 +493,7 @@ def test_jobs_out_of_memory_beside_another_is_measured_again_alone(adb_server, o
     device is measured again alone, and nothing is lost."""
     from edgekit import emulator
 
-    src = Path(emulator.load_profile("armv7-lowend").path).read_text()
-    prof = tmp_path / "armv7-small.toml"
-    prof.write_text(src.replace('name = "armv7-lowend"', 'name = "armv7-small"')
-                    .replace("memory_mb = 1024", "memory_mb = 80"))
+    prof = variant_profile(tmp_path, "armv7-small", {"memory_mb = 1024": "memory_mb = 80"})
     port = free_port()
     serial = emulator.start(str(prof), port=port, private=True).serial
     try:
@@ -509,9 +516,7 @@ def test_emulator_daemon_killed_after_3_of_12_then_resume_measures_the_9_missing
     store holds 12 under one device identity, and `edgekit report OUT` needs no --device."""
     from edgekit import emulator
 
-    src = Path(emulator.load_profile("armv7-lowend").path).read_text()
-    prof = tmp_path / "armv7-killtest.toml"
-    prof.write_text(src.replace('name = "armv7-lowend"', 'name = "armv7-killtest"'))
+    prof = variant_profile(tmp_path, "armv7-killtest")
     d = tiny_models()
     out = tmp_path / "OUT"
     for i in range(12):
@@ -561,9 +566,7 @@ def test_emulator_daemon_killed_after_3_of_12_then_resume_measures_the_9_missing
 def test_runner_killed_by_the_memory_cap_is_oom_with_the_cap_and_the_last_peak_seen(adb_server, tmp_path):
     from edgekit import emulator
 
-    src = Path(emulator.load_profile("armv7-lowend").path).read_text()
-    prof = tmp_path / "armv7-tiny-ram.toml"
-    prof.write_text(src.replace('name = "armv7-lowend"', 'name = "armv7-tiny-ram"').replace("memory_mb = 1024", "memory_mb = 80"))
+    prof = variant_profile(tmp_path, "armv7-tiny-ram", {"memory_mb = 1024": "memory_mb = 80"})
     port = free_port()
     serial = emulator.start(str(prof), port=port, private=True).serial
     try:
