@@ -10,6 +10,7 @@ OUT ?= out/demo
 STAGES := $(OUT)/demo-stages.tsv
 # bench measures two variants at a time on the emulated device when there are two cores (its headline,
 # the counted estimate, does not depend on it)
+TEST_JOBS := $(shell nproc)
 BENCH_JOBS := $(shell [ $$(nproc) -ge 2 ] && echo 2 || echo 1)
 
 # $(call timed,STAGE,COMMAND): run COMMAND, append "STAGE<TAB>start<TAB>end<TAB>exit code" to $(STAGES)
@@ -29,7 +30,7 @@ demo:
 	@$(call timed,report,$(EDGEKIT) report $(OUT) --html $(OUT)/report.html)
 
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 clean:
 	rm -rf out build .pytest_cache
