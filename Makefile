@@ -8,9 +8,10 @@ VENV := .venv
 EDGEKIT := $(VENV)/bin/edgekit
 OUT ?= out/demo
 STAGES := $(OUT)/demo-stages.tsv
+# make test runs one pytest-xdist worker per core, a test module per worker (module fixtures built once)
+TEST_JOBS := $(shell nproc)
 # bench measures two variants at a time on the emulated device when there are two cores (its headline,
 # the counted estimate, does not depend on it)
-TEST_JOBS := $(shell nproc)
 BENCH_JOBS := $(shell [ $$(nproc) -ge 2 ] && echo 2 || echo 1)
 
 # $(call timed,STAGE,COMMAND): run COMMAND, append "STAGE<TAB>start<TAB>end<TAB>exit code" to $(STAGES)
