@@ -17,10 +17,11 @@ Example:
   edgekit emulator build && edgekit emulator start --profile armv7-lowend && adb devices
 """
 
-BUILD_HELP = """Build the device image (Debian armhf + python3 + numpy + the armv7 tflite-runtime 2.14).
+BUILD_HELP = """Build the device image (Debian armhf + python3 + numpy + the armv7 tflite-runtime 2.14) and,
+from it, the device runtime bundle that `edgekit bench` pushes to a phone (docs/real-phones.md).
 
-Cached in ${EDGEKIT_CACHE:-~/.cache/edgekit}/images/<recipe key>/ and reused while the recipe is
-unchanged (then this returns at once). Needs root, debootstrap, qemu-user-static.
+Cached in ${EDGEKIT_CACHE:-~/.cache/edgekit}/images/<recipe key>/ and .../runtime/<key>/, reused while
+the recipe is unchanged (then this returns at once). Needs root, debootstrap, qemu-user-static.
 
 Example:
 
@@ -89,7 +90,10 @@ def build(
 ) -> None:
     from edgekit.emulator import image
 
+    from edgekit.emulator import bundle
+
     d = image.build_image(force=force, log=lambda m: _err(f"[emulator] {m}"))
+    bundle.build_bundle(force=force, log=lambda m: _err(f"[emulator] {m}"))   # what a phone gets pushed
     typer.echo(str(d))
 
 
