@@ -295,8 +295,12 @@ def counted_argv(req: CountedRequest, root: Path, qemu_cpu: str) -> tuple[list[s
     if any("," in a for a in plugin_args):
         raise CountedUsage("--out may not contain ','")
     plugin = build_plugin()
+    # Arguments naming files in /data/local/tmp go by their host path under the fixed root: qemu -L
+    # redirects open() but not stat(), so a program that looks before it opens (Python finding its
+    # stdlib beside itself, the loader's --library-path) must see paths that exist on the host.
+    args = [str(_inside(base, a)) if a.startswith(ALLOWED_OUT) else a for a in req.argv[1:]]
     argv = [require_qemu_arm(), "-L", str(base), "-cpu", qemu_cpu, "-plugin", ",".join([str(plugin), *plugin_args]),
-            str(host_prog), *req.argv[1:]]
+            str(host_prog), *args]
     env = dict(COUNTED_ENV, LD_LIBRARY_PATH=":".join(f"{base}/{d}" for d in LIBRARY_DIRS))
     return argv, env, cwd
 

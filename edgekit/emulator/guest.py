@@ -26,7 +26,14 @@ from edgekit.emulator.cgroup import MemoryCgroup
 from edgekit.emulator.profiles import Profile
 
 CLONE_NEWNS = 0x00020000
-GUEST_PATH = "/system/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# A phone's shell: only /system/bin (toybox-like tools, getprop) is on PATH; no python3. The Debian
+# userland underneath is the device's hidden system image (the commands run on it).
+GUEST_PATH = "/system/bin:/system/xbin"
+TOYBOX = ("sh", "cat", "chmod", "cp", "date", "dd", "df", "du", "echo", "env", "grep", "egrep", "fgrep", "gzip",
+          "gunzip", "zcat", "head", "id", "ln", "ls", "md5sum", "mkdir", "mktemp", "mv", "printf", "pwd", "readlink",
+          "realpath", "rm", "rmdir", "sed", "sha1sum", "sha256sum", "sleep", "sort", "stat", "sync", "tail", "tar",
+          "tee", "test", "timeout", "touch", "tr", "true", "false", "uname", "uniq", "wc", "which", "xargs", "awk",
+          "cut", "basename", "dirname", "expr", "find", "seq", "setsid", "nohup", "yes", "od", "kill", "ps")
 ROUTES = ("chroot",)  # + "counted": edgekit.emulator.counting.shell_route
 _CPU_PART = {"cortex-a7": "0xc07", "cortex-a15": "0xc0f", "max": "0xd03"}  # max: armv7-a53 (A53 part)
 
@@ -130,11 +137,20 @@ def prepare_root(image_rootfs: Path, run_dir: Path, profile: Profile, log: Calla
     (root / "system").mkdir(exist_ok=True)
     (root / "system/build.prop").write_text(build_prop_text(profile))
     # nproc would count the host CPUs this instance may use; like a phone, answer the profile's cores.
+    for tool in TOYBOX:   # /system/bin: the toybox-like tools a phone's shell has
+        link, target = root / "system/bin" / tool, next((f"/usr/bin/{tool}" for d in ("usr/bin", "bin")
+                                                         if (root / d / tool).exists()), None)
+        if target and not link.exists() and not link.is_symlink():
+            os.symlink(target, link)
     nproc = root / "system/bin/nproc"
     nproc.write_text("#!/bin/sh\n# edgekit: the device profile's core count\nexec grep -c ^processor /proc/cpuinfo\n")
     nproc.chmod(0o755)
     tmp = root / "data/local/tmp"
     tmp.mkdir(parents=True, exist_ok=True)
+    if profile.data_mb:   # a phone whose storage is nearly full
+        opts = f"mode=1777,size={int(profile.data_mb)}m" + (",noexec" if profile.data_noexec else "")
+        _mount(["-t", "tmpfs", "-o", opts, "tmpfs", str(tmp)])
+        log(f"/data/local/tmp: a {profile.data_mb} MB tmpfs{' (noexec)' if profile.data_noexec else ''} (profile data_mb)")
     return root
 
 

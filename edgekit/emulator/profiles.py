@@ -62,6 +62,8 @@ class Profile:
     notes: str = ""
     path: Path | None = None  # the .toml file (None only for profiles not on a filesystem)
     cost_model: dict[str, Any] | None = field(default=None, repr=False)  # raw [cost_model] table: edgekit.costmodel
+    data_mb: int | None = None  # emulated: /data/local/tmp is a tmpfs of this size (None: the device's disk)
+    data_noexec: bool = False   # emulated: /data/local/tmp refuses execution (a phone's policy; needs data_mb)
 
     @property
     def is_emulated(self) -> bool:
@@ -78,6 +80,8 @@ class Profile:
             "qemu_cpu": self.qemu_cpu,
             "memory_mb": self.memory_mb,
             "cores": self.cores,
+            "data_mb": self.data_mb,
+            "data_noexec": self.data_noexec,
             "serial": self.serial,
             "notes": self.notes,
             "properties": dict(self.properties),
@@ -143,6 +147,11 @@ def load_profile(name_or_path: str | os.PathLike = DEFAULT_PROFILE) -> Profile:
             raise EdgekitError(f"device profile {source}: emulator.memory_mb must be an integer >= 64")
         if not isinstance(cores, int) or isinstance(cores, bool) or cores < 1:
             raise EdgekitError(f"device profile {source}: emulator.cores must be a positive integer")
+        data_mb = emu.get("data_mb")
+        if data_mb is not None and (not isinstance(data_mb, int) or isinstance(data_mb, bool) or data_mb < 1):
+            raise EdgekitError(f"device profile {source}: emulator.data_mb must be a positive integer (MB)")
+        if not isinstance(emu.get("data_noexec", False), bool) or (emu.get("data_noexec") and data_mb is None):
+            raise EdgekitError(f"device profile {source}: emulator.data_noexec must be true or false, and needs data_mb")
         missing = [k for k in _REQUIRED_PROPS if not props.get(k)]
         if missing:
             raise EdgekitError(f"device profile {source}: missing properties {', '.join(missing)}")
@@ -161,6 +170,8 @@ def load_profile(name_or_path: str | os.PathLike = DEFAULT_PROFILE) -> Profile:
         notes=str(data.get("notes", "")),
         path=path,
         cost_model=data.get("cost_model"),
+        data_mb=emu.get("data_mb") if kind == "emulated" else None,
+        data_noexec=bool(emu.get("data_noexec", False)) and kind == "emulated",
     )
 
 
