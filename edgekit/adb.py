@@ -29,7 +29,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from edgekit.errors import EdgekitError
 
@@ -48,6 +48,19 @@ PROPS = {
 TCP_SERIAL = re.compile(r"^[\w.\-]+:\d+$")
 _SEP = "@@EDGEKIT@@"
 SERVER_HINT = "install adb (apt-get install adb) and check `adb devices`"
+
+
+class _Counting:
+    """A binary file whose reads are reported (progress of a push)."""
+
+    def __init__(self, fh: Any, on_bytes: Callable[[int], None]):
+        self.fh, self.on_bytes = fh, on_bytes
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        if data:
+            self.on_bytes(len(data))
+        return data
 
 
 class DeviceLost(EdgekitError):
@@ -277,9 +290,15 @@ class AdbDevice:
             self._shell_v2 = "shell_v2" in feats.split(",")
         return self._shell_v2
 
-    def push(self, local: str | Path, remote: str, mode: int = 0o644) -> None:
+    def push(self, local: str | Path, remote: str, mode: int = 0o644,
+             on_bytes: Callable[[int], None] | None = None) -> None:
+        """Push a file; ``on_bytes(n)`` (optional) hears of every chunk read for sending."""
         try:
-            self._adb().sync.push(str(local), remote, mode=mode)
+            if on_bytes is None:
+                self._adb().sync.push(str(local), remote, mode=mode)
+            else:
+                with open(local, "rb") as fh:
+                    self._adb().sync.push(_Counting(fh, on_bytes), remote, mode=mode)
         except transport_errors() as exc:
             raise DeviceLost(self.serial, f"push of {Path(local).name} failed: {brief(exc)}") from None
 

@@ -105,6 +105,10 @@ def bench(
             from edgekit.bench.counted import require
 
             require(d)  # a real phone: the metric is unavailable there (exit 2)
+        if params.runner == "python":
+            from edgekit.bench.runtime import ensure
+
+            ensure(d, show=True)   # first contact: pushed once, with a progress bar; one line if it cannot be
 
     seen: dict[str, str] = {}
     for d in devs:

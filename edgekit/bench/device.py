@@ -31,6 +31,7 @@ class Device(AdbDevice):
         self.info: dict[str, Any] = dict(info or {})
         self.profile = profile            # emulated device profile (or a real phone's devices/*.toml)
         self.emulated = emulated          # None: an edgekit emulator instance has this serial
+        self.runtime: Any = None          # edgekit.bench.runtime.DeviceRuntime, once it is there
 
     def describe(self) -> dict[str, Any]:
         """ABI, model, SDK, cores, RAM ... (one shell round trip), plus the profile when there is one."""

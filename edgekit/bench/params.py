@@ -65,7 +65,7 @@ class BenchParams:
         warmup            int        warm-up runs before timing (>= 0)
         threads           tuple      thread counts; default (1, 2), (1,) with metric "instructions"
         metric            str        "latency" (wall clock) | "instructions" (counted, emulated device)
-        runner            str        "python" (device python3 + tflite_runtime) | "benchmark_model"
+        runner            str        "python" (edgekit's device runtime: Python + tflite_runtime) | "benchmark_model"
         benchmark_binary  Path|null  android_arm benchmark_model (runner benchmark_model)
         accuracy          str        "host" (keep eval.json) | "device" (run the evaluation set on the device)
         eval_data         Path|str|null  evaluation set for accuracy "device" (default: found in OUT)

@@ -1,13 +1,15 @@
 """The two on-device runners. Both turn (target, device, threads, config) into one Measurement.
 
-- ``python``: :mod:`edgekit.bench.device_script` pushed to the device and run with its own
-  ``python3`` + ``tflite_runtime`` (every timed run kept, peak RSS, optional on-device evaluation).
+- ``python``: :mod:`edgekit.bench.device_script` pushed to the device and run by edgekit's device
+  runtime (Python 3.11 + numpy + ``tflite_runtime``, pushed once per device: :mod:`edgekit.bench.runtime`;
+  every timed run kept, peak RSS, optional on-device evaluation).
 - ``benchmark_model``: TFLite's native binary (user-supplied), output parsed by
   :mod:`edgekit.bench.benchmark_model` (summary statistics only).
 
 Remote layout (all under ``/data/local/tmp/edgekit``)::
 
     device_script.py, edgekit_batch.py               the python runner (batched predict beside it)
+    <bundle sha256[:16]>/                         the device runtime (bin/python3.11, lib/...)
     models/<sha256[:16]>/<target name>.tflite    content-addressed, pushed once per device
     eval/<sha256[:16]>.npy                        evaluation inputs (--accuracy device)
     out/<token>.npy                               predictions, pulled back and removed
@@ -42,7 +44,7 @@ SCRIPT = Path(__file__).with_name("device_script.py")
 BATCH = Path(__file__).resolve().parents[1] / "tflite" / "batch.py"   # pushed as edgekit_batch.py
 BATCH_REMOTE = "edgekit_batch.py"
 MARK = "EDGEKIT_RESULT "
-# The device's python3 + runtime with no model: prints the versions, then the process's peak RSS
+# The device runtime with no model: prints the versions, then the process's peak RSS
 # (VmHWM, kB). On the emulated device that "empty run" is qemu's own footprint plus the interpreter
 # and the imports: subtracted from a measurement's peak it leaves the model's share.
 PROBE = ("import sys, numpy, tflite_runtime, tflite_runtime.interpreter; print(sys.version.split()[0], numpy.__version__, "
@@ -114,13 +116,19 @@ class PythonRunner:
         self.counted: dict[str, dict[str, str]] = {}   # serial -> counted-route banner (--metric instructions)
         self.beside: dict[str, dict[str, str]] = {}    # serial -> banner: counted run beside the timed runs
         self.empty_mb: dict[str, float] = {}           # serial -> peak RSS of the empty run (MiB)
+        self.python: dict[str, list[str]] = {}         # serial -> the command starting the runtime's Python
         self._ops: dict[str, list[dict[str, Any]] | str] = {}   # sha256 -> single-op models (or why none)
         self._ops_dir = tempfile.TemporaryDirectory(prefix="edgekit-ops-")
         self._ops_lock = threading.Lock()
 
     def prepare(self, dev: Device) -> dict[str, Any]:
-        """Push the script, its batched-predict module (and eval inputs); check python3 + tflite_runtime;
-        measure the empty run; on the emulated device find the counted route (run beside the timed runs)."""
+        """Push the runtime when missing, the script, its batched-predict module (and eval inputs); check
+        the runtime; measure the empty run; on the emulated device find the counted route (beside the timed runs)."""
+        from edgekit.bench import runtime
+
+        rt = getattr(dev, "runtime", None) or runtime.ensure(dev)
+        dev.runtime = rt
+        py = self.python[dev.serial] = rt.python_argv()
         if self.params.metric == "instructions":
             self.counted[dev.serial] = counted.require(dev)   # a real phone: "unavailable", before anything else
         elif self.params.count:
@@ -130,14 +138,11 @@ class PythonRunner:
         dev.mkdir(remote("models"), remote("eval"), remote("out"))
         dev.push(SCRIPT, remote("device_script.py"))
         dev.push(BATCH, remote(BATCH_REMOTE))
-        r = dev.shell(["python3", "-c", PROBE], timeout=300)
+        r = dev.shell([*py, "-c", PROBE], timeout=300)
         if r.returncode != 0:
-            raise EdgekitError(
-                f"device {dev.serial} cannot run the python runner: {_tail(r.output)}",
-                "install python3 + numpy + tflite_runtime on the device, or use --runner benchmark_model",
-            )
+            raise runtime.does_not_start(dev, r.returncode, r.output)
         parts = r.stdout.split()
-        info = {"python": parts[0] if parts else None, "numpy": parts[1] if len(parts) > 1 else None,
+        info = {**rt.info(), "python": parts[0] if parts else None, "numpy": parts[1] if len(parts) > 1 else None,
                 "tflite_runtime": parts[2] if len(parts) > 2 else None}
         if len(parts) > 3 and parts[3].isdigit():
             self.empty_mb[dev.serial] = int(parts[3]) / 1024.0
@@ -154,7 +159,7 @@ class PythonRunner:
         p, ev = self.params, self.eval
         m = base_measurement(t, dev, threads, p, ev)
         model = push_model(dev, t)
-        args = ["python3", remote("device_script.py"), "--model", model, "--threads", str(threads),
+        args = [*self.python[dev.serial], remote("device_script.py"), "--model", model, "--threads", str(threads),
                 "--runs", str(p.runs), "--warmup", str(p.warmup), "--seed", str(p.seed)]
         pred_remote = None
         if ev is not None:
@@ -232,7 +237,7 @@ class PythonRunner:
         """The counted route beside the timed runs: ``m.instructions`` (with the estimate and, per op,
         the counts of every op on its own). A failure here is a warning: the timed result stands."""
         p = self.params
-        args = ["python3", remote("device_script.py"), "--model", model, "--threads", str(threads),
+        args = [*self.python[dev.serial], remote("device_script.py"), "--model", model, "--threads", str(threads),
                 "--runs", str(BESIDE_RUNS), "--warmup", str(BESIDE_WARMUP), "--seed", str(p.seed),
                 "--deadline", f"{p.timeout:g}", "--count-marks"]
         split = self._op_models(t)

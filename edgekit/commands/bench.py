@@ -61,7 +61,7 @@ def bench(
     warmup: int = typer.Option(5, "--warmup", min=0, help="Warm-up runs before timing."),
     threads: Optional[str] = typer.Option(None, "--threads", help="Comma-separated thread counts (default 1,2; 1 with --metric instructions)."),
     metric: str = typer.Option("latency", "--metric", help="latency (wall clock), or instructions: counted guest instructions by class + estimated Cortex-A7/A15 latency (emulated device only, 1 thread)."),
-    runner: str = typer.Option("python", "--runner", help="python (device's python3 + tflite_runtime) or benchmark_model (TFLite's native binary)."),
+    runner: str = typer.Option("python", "--runner", help="python (edgekit's device runtime, pushed once: Python + tflite_runtime) or benchmark_model (TFLite's native binary)."),
     benchmark_binary: Optional[Path] = typer.Option(None, "--benchmark-binary", help="android_arm benchmark_model; default ${EDGEKIT_CACHE:-~/.cache/edgekit}/benchmark_model (never downloaded)."),
     accuracy: str = typer.Option("host", "--accuracy", help="host (keep the host evaluation) or device (run the evaluation set on the device)."),
     eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Evaluation set for --accuracy device: .npz (x_test, y_test) or folder with x.npy, y.npy. Default: found in OUT."),
