@@ -26,6 +26,9 @@ from edgekit.errors import EdgekitError
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[1] / "data"
+# Like a phone, the device's shell has no python3 on PATH; these checks of the emulation itself use
+# the hidden system image's interpreter by its path (edgekit bench uses the pushed runtime bundle).
+SYSTEM_PY = "/usr/bin/python3"
 REPO = Path(__file__).resolve().parents[2]
 
 RUN_TFLITE = r"""
@@ -199,7 +202,7 @@ def test_int8_tflite_matches_host_runtime(serial, tmp_path):
     script.write_text(RUN_TFLITE)
     for p in (model, script):
         assert adb(serial, "push", str(p), f"/data/local/tmp/{p.name}").returncode == 0
-    r = sh(serial, "cd /data/local/tmp && python3 run_tflite.py emulator_int8.tflite", timeout=300)
+    r = sh(serial, f"cd /data/local/tmp && {SYSTEM_PY} run_tflite.py emulator_int8.tflite", timeout=300)
     assert r.returncode == 0, r.stderr.decode()
     device = json.loads(r.stdout)
     # the host's x86 tflite-runtime 2.14, in a child process that never imported tensorflow
@@ -207,7 +210,7 @@ def test_int8_tflite_matches_host_runtime(serial, tmp_path):
     assert host.returncode == 0, host.stderr
     assert device["dtype"] == "int8"
     assert device == json.loads(host.stdout)
-    arch = sh(serial, "python3 -c 'import platform, tflite_runtime; print(platform.machine(), tflite_runtime.__version__)'")
+    arch = sh(serial, f"{SYSTEM_PY} -c 'import platform, tflite_runtime; print(platform.machine(), tflite_runtime.__version__)'")
     assert arch.stdout.decode().split() == ["armv7l", "2.14.0"]
 
 
@@ -232,7 +235,7 @@ def test_memory_cap_without_cgroup_uses_watchdog(serial, monkeypatch):
 
 def _check_memory_cap(serial):
     cap_mb = load_profile("armv7-lowend").memory_mb
-    r = sh(serial, f"python3 -c \"{ALLOCATE}\"", timeout=300)
+    r = sh(serial, f"{SYSTEM_PY} -c \"{ALLOCATE}\"", timeout=300)
     out, err = r.stdout.decode(), r.stderr.decode()
     assert r.returncode == 137, (r.returncode, err)
     assert "survived" not in out

@@ -45,7 +45,7 @@ def test_dequantize():
 
 
 def test_batch_module_is_stdlib_and_numpy_only():
-    """It runs on the device's python3 with no edgekit installed."""
+    """It runs in edgekit's device runtime (Python + numpy, no edgekit installed)."""
     tree = ast.parse(Path(batch.__file__).read_text())
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
