@@ -89,6 +89,7 @@ class LoadedModel:
     saved_model_dir: Path | None
     kind: str          # "tf-keras" | "keras3" | "saved-model"
     sha256: str
+    untrainable_why: str | None = None   # a Keras 3 model the bridge cannot rebuild: which layer, and why
 
     @property
     def trainable(self) -> bool:
@@ -201,7 +202,8 @@ def _load_keras3(path: Path, workdir: Path, digest: str, data: Any) -> LoadedMod
             why = f"the tf-keras rebuild is refused: {exc}"
         _note(f"Keras 3 bridge: {path.name}: {why}; the post-training passes (ptq-dynamic, ptq-float16, ptq-int8) "
               "still work on it, the training passes do not")
-        return LoadedModel(path, None, _export_keras3(path, workdir / f"savedmodel-{digest[:16]}"), "keras3", digest)
+        return LoadedModel(path, None, _export_keras3(path, workdir / f"savedmodel-{digest[:16]}"), "keras3", digest,
+                           untrainable_why=why)
     _note(rebuilt.line)
     return LoadedModel(path, rebuilt.model, None, "keras3", digest)
 

@@ -127,8 +127,10 @@ def plan(*, model: Any = None, data: Any = None, unlabelled: Any = None, recipe:
                                    "run training passes on the Keras model it was converted from; a .tflite gets "
                                    "ptq-float16, ptq-dynamic and ptq-int8")
             if spec.trains and not base.trainable and s.name != "ptq-int8":
-                raise EdgekitError(f"{recipe.path}: variant {v.name!r}, pass {s.name!r}: {base.source} is a "
-                                   f"{'Keras 3 model' if base.kind == 'keras3' else 'SavedModel tf-keras cannot rebuild'}",
+                what = ("Keras 3 model the bridge cannot rebuild as tf-keras"
+                        + (f" ({base.untrainable_why})" if base.untrainable_why else "")
+                        if base.kind == "keras3" else "SavedModel tf-keras cannot rebuild")
+                raise EdgekitError(f"{recipe.path}: variant {v.name!r}, pass {s.name!r}: {base.source} is a {what}",
                                    models.KERAS3_HINT)
     checked: set[str] = set()
     for v in recipe.variants:

@@ -132,3 +132,5 @@ def test_an_unsupported_layer_keeps_the_post_training_passes(work, tmp_path):
     proc = run_edgekit("optimize", path, "--data", data, "--recipe", prune, "--out", tmp_path / "out2")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "Keras 3 model" in proc.stderr and "post-training passes" in proc.stderr
+    refusal = [ln for ln in proc.stderr.splitlines() if "pass 'prune'" in ln]
+    assert len(refusal) == 1 and "layer UnitNormalization (unit_norm)" in refusal[0], proc.stderr[-2000:]
