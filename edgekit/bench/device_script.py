@@ -1,4 +1,4 @@
-"""edgekit's on-device benchmark (the ``python`` runner). Runs ON THE DEVICE with its python3.
+"""edgekit's on-device benchmark (the ``python`` runner). Runs ON THE DEVICE in edgekit's device runtime.
 
 Python 3.9+ standard library + numpy + tflite_runtime only (no edgekit package on the device);
 pushed to ``/data/local/tmp/edgekit/device_script.py`` with edgekit's batched predict

@@ -2,7 +2,7 @@
 
 Standard library + numpy only, no edgekit imports: this file runs in edgekit's interpreter child
 process on the host (:mod:`edgekit.tflite._child`) and, pushed beside the device script as
-``edgekit_batch.py``, in the device's own python3 with tflite_runtime (Python 3.9+).
+``edgekit_batch.py``, in edgekit's device runtime (or any Python 3.9+ with numpy + tflite_runtime).
 
     y, mode = predict(interpreter, x, batch_size=64)           # the output tensor's own dtype
     y, mode = predict(interpreter, x, 256, dequantize=True)    # float32 (int8/uint8 outputs dequantised)
