@@ -2,7 +2,8 @@
 
 Shared work is done once per run: each Keras chain prefix (``prune(0.8)`` for both ``prune80-int8``
 and ``prune80-cluster16-qat-int8``) is trained once, and the teacher's outputs on the training images
-are computed once for every distilled student.
+are computed once for every distilled student (and cached in ``OUT/cache`` for later runs). Any base
+teaches a distilled student — tf-keras, Keras 3, SavedModel or ``.tflite`` (:mod:`edgekit.optimize.teacher`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Built:
     param_count: int
     training_seconds: float                 # the whole chain's training, shared prefixes included
     timings: dict[str, float] = field(default_factory=dict)   # seconds spent now: train, convert
+    teacher: dict | None = None             # a distilled student's teacher: {"kind", "sha256"}
 
 
 class Builder:
@@ -68,7 +70,7 @@ class Builder:
         self.memo: dict[str, tuple[Any, float]] = {}   # prefix key -> (model, cumulative seconds)
         self.base_model = None
         self.teacher_seconds: float | None = None        # None: not trained in this run
-        self._teacher_probs: dict[str, np.ndarray] = {}
+        self._teacher = None                              # edgekit.optimize.teacher.Teacher, made on first use
 
     # ------------------------------------------------------------------------------------- base
     def teacher_cache(self) -> Path:
@@ -120,10 +122,21 @@ class Builder:
         return model
 
     def teacher_probs(self, teacher, x: np.ndarray, which: str) -> np.ndarray:
-        """The teacher's output probabilities on ``x``, computed once per run for every student."""
-        if which not in self._teacher_probs:
-            self._teacher_probs[which] = teacher.predict(x, batch_size=512, verbose=0)
-        return self._teacher_probs[which]
+        """The teacher's output probabilities on ``x``: computed once per (teacher, data, images) for
+        every student and re-run (``OUT/cache``); any kind of base teaches (:mod:`edgekit.optimize.teacher`)."""
+        if self._teacher is None:
+            from edgekit.optimize.teacher import Teacher
+
+            self._teacher = Teacher(self.p.base, self.p.base_key, self.p.dataset, self.out / "cache", self.progress)
+        return self._teacher.probs(x, which, keras_model=teacher)
+
+    def teacher_record(self, v: VariantSpec) -> dict | None:
+        """The manifest's ``teacher`` of a distilled variant: {"kind", "sha256"} (None: not distilled)."""
+        if v.base != "student":
+            return None
+        from edgekit.optimize.teacher import describe
+
+        return describe(self.p.base, self.p.base_key)
 
     # ------------------------------------------------------------------------------------- keras
     def keras_chain(self, v: VariantSpec) -> tuple[Any, float, float]:
@@ -190,7 +203,7 @@ class Builder:
 
         exp = v.export
         ds = self.p.dataset
-        if not self.p.base.trainable:
+        if not self.p.base.trainable and v.base != "student":   # a distilled student trains whatever the base
             mode = {"ptq-dynamic": "dynamic", "ptq-float16": "float16", "ptq-int8": "int8", None: "float32"}[exp and exp.name]
             rep = q.representative_data(ds.x_train, exp.params["calibration"], self.p.seed) if mode == "int8" else None
             self.progress.status(v.name, f"export {exp.label() if exp else 'float32'}", None)
@@ -221,4 +234,4 @@ class Builder:
             data = q.convert(model, mode=mode, representative=rep)
         took = time.monotonic() - t0
         return Built(data, int(model.count_params()), seconds + took,
-                     {"train": spent + train_qat, "convert": took - train_qat})
+                     {"train": spent + train_qat, "convert": took - train_qat}, teacher=self.teacher_record(v))

@@ -119,6 +119,10 @@ def plan(*, model: Any = None, data: Any = None, unlabelled: Any = None, recipe:
     # Checks that need the model, still before any training.
     t0 = time.monotonic()
     for v in recipe.variants:
+        if v.base == "student":
+            # distill trains a new student; the base only predicts (edgekit.optimize.teacher), so any
+            # kind of model teaches, and the passes after distill train the student, not the base
+            continue
         for s in v.chain:
             spec = PASSES[s.name]
             if spec.trains and base.kind == "tflite" and s.name != "ptq-int8":
@@ -171,7 +175,8 @@ def teacher_epochs(recipe: Recipe) -> int:
 def _code_key() -> str:
     """Hash of the code that makes variants (passes, models): a change there rebuilds them."""
     here = Path(__file__).resolve().parent
-    files = sorted((here.parent / "passes").glob("*.py")) + [here / "models.py", here / "from_tflite.py"]
+    files = sorted((here.parent / "passes").glob("*.py")) + [here / "models.py", here / "from_tflite.py",
+                                                             here / "teacher.py"]
     return sha256_json([sha256_file(f) for f in files])[:32]
 
 

@@ -75,7 +75,7 @@ def optimize(model: Any = None, data: Any = None, *, recipe: str | Path | Recipe
 
             warnings.warn(w, stacklevel=2)
     if p.base.kind == "tflite":
-        builder: Any = _TfliteBuilder(p, progress)
+        builder: Any = _TfliteBuilder(p, progress, Builder(p, out, progress))
     else:
         builder = Builder(p, out, progress)
     todo = _baseline_first(p.todo, rec)
@@ -187,7 +187,7 @@ class _Finisher:
                                  param_count=built.param_count, compat=compatibility(ok, reason),
                                  training_seconds=built.training_seconds, timings=step_timings,
                                  input_range=p.input_range.to_dict() if p.input_range is not None else None,
-                                 converter=_converter(p, v))
+                                 converter=_converter(p, v), teacher=built.teacher)
         variant = write_variant(self.out, manifest, built.data)
         self.timings[v.name]["check"] = check_s
         from edgekit.optimize.summary import kb
@@ -246,12 +246,13 @@ class _Finisher:
 
 
 class _TfliteBuilder:
-    """A .tflite base's variants (:mod:`edgekit.optimize.from_tflite`), with the chain Builder's interface."""
+    """A .tflite base's variants (:mod:`edgekit.optimize.from_tflite`), with the chain Builder's interface;
+    its distilled students (the .tflite teaches) are trained by ``students``, a chain Builder."""
 
     teacher_seconds = None
 
-    def __init__(self, p: Plan, progress: Progress):
-        self.p, self.progress = p, progress
+    def __init__(self, p: Plan, progress: Progress, students: Builder):
+        self.p, self.progress, self.students = p, progress, students
 
     def teacher_cached(self) -> bool:
         return True
@@ -259,6 +260,8 @@ class _TfliteBuilder:
     def export(self, v: VariantSpec) -> Built:
         from edgekit.optimize import from_tflite
 
+        if v.base == "student":
+            return self.students.export(v)
         t0 = time.monotonic()
         data = from_tflite.export(self.p.base, v, self.p.dataset, self.p.seed, self.progress)
         took = time.monotonic() - t0
@@ -267,7 +270,7 @@ class _TfliteBuilder:
 
 def _converter(p: Plan, v: VariantSpec) -> str | None:
     """What made the file when not the TF converter: litert-quantizer (a .tflite base's export passes)."""
-    if p.base.kind != "tflite":
+    if p.base.kind != "tflite" or v.base == "student":
         return None
     from edgekit.optimize.from_tflite import QUANTIZER, quantizer_version
 

@@ -55,12 +55,13 @@ def compatibility(ok: bool, reason: str | None) -> Compatibility:
 def make_manifest(v: VariantSpec, data: bytes, *, recipe: Recipe, base: str, source_model: str, seed: int,
                   data_name: str | None, inputs_key: str, param_count: int, compat: Compatibility,
                   training_seconds: float, timings: dict[str, float] | None = None,
-                  input_range: dict | None = None, converter: str | None = None) -> Manifest:
+                  input_range: dict | None = None, converter: str | None = None,
+                  teacher: dict | None = None) -> Manifest:
     """The manifest of variant ``v`` whose .tflite bytes are ``data`` (ops, sizes and weights read from them).
 
     ``timings``: seconds per step of making it (train, convert, check), ``Manifest.timings``;
     ``input_range``: ``InputRange.to_dict()``; ``converter``: what made the file when not the TF converter
-    (e.g. "litert-quantizer 0.11.0" for a .tflite input).
+    (e.g. "litert-quantizer 0.11.0" for a .tflite input); ``teacher``: a distilled variant's {"kind", "sha256"}.
     """
     vers = versions()
     if converter is not None:
@@ -92,6 +93,7 @@ def make_manifest(v: VariantSpec, data: bytes, *, recipe: Recipe, base: str, sou
         seed=int(seed),
         data=data_name,
         input_range=input_range,
+        teacher=teacher,
         inputs_key=inputs_key,
         created=utc_now(),
         timings={k: round(float(secs), 3) for k, secs in (timings or {}).items()},
