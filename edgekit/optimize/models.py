@@ -201,7 +201,7 @@ def _load_keras3(path: Path, workdir: Path, digest: str, data: Any) -> LoadedMod
         else:
             why = f"the tf-keras rebuild is refused: {exc}"
         _note(f"Keras 3 bridge: {path.name}: {why}; the post-training passes (ptq-dynamic, ptq-float16, ptq-int8) "
-              "still work on it, the training passes do not")
+              "and distillation from it (as the teacher) still work, the other training passes do not")
         return LoadedModel(path, None, _export_keras3(path, workdir / f"savedmodel-{digest[:16]}"), "keras3", digest,
                            untrainable_why=why)
     _note(rebuilt.line)
