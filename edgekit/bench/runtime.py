@@ -149,6 +149,7 @@ def install(dev: Any, bundle: Any, on_progress: Callable[[float], None] | None =
                   f"&& mv {q([part_dir])} {q([d])} && rm -f {q([part_archive])}")
         r = dev.shell(unpack + " 2>&1", timeout=900)
         if r.returncode != 0:
+            dev.shell(cleanup, timeout=120)   # (the free space is then measured without the partial unpack)
             raise _fail(dev, "unpacking the runtime", r.output, need)
     except BaseException:
         try:
