@@ -5,6 +5,7 @@ through its loader. Real adb (own server), real daemon, real armv7 runtime under
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import subprocess
@@ -154,63 +155,53 @@ def test_predictions_match_the_system_image_python(device, out, bundle):
     assert np.array_equal(preds["bundle"], preds["system"])
 
 
-def test_a_full_data_tmp_gets_one_line_and_nothing_half(adb_server, out, tmp_path):
+@contextlib.contextmanager
+def variant_device(tmp_path, name: str, changes: dict[str, str]):
+    """An emulated device of a modified armv7-lowend profile, stopped afterwards."""
     from edgekit import emulator
 
-    prof = variant_profile(tmp_path, "armv7-full", {"memory_mb = 1024": "memory_mb = 1024\ndata_mb = 8"})
     port = free_port()
-    serial = emulator.start(str(prof), port=port, private=True).serial
+    serial = emulator.start(str(variant_profile(tmp_path, name, changes)), port=port, private=True).serial
     try:
-        r = bench(out / "variants" / "int8", "--device", serial, "--runs", 2, "--warmup", 0, "--threads", 1,
-                  "--out", tmp_path / "o")
-        assert r.returncode == 2, r.stderr
-        lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
-        assert len(lines) <= 2 and "MB free in /data/local/tmp" in lines[0] and "Traceback" not in r.stderr, r.stderr
-        assert not (tmp_path / "o" / "bench.sqlite").exists()
-        left = sh(serial, "ls -a /data/local/tmp/edgekit 2>/dev/null").stdout
-        assert ".part" not in left and "tar.gz" not in left, left
+        yield serial
     finally:
         emulator.stop(port)
+
+
+def refused(serial: str, out, tmp_path, *extra) -> list[str]:
+    """bench on ``serial`` exits 2 with a message and nothing measured; returns the message lines."""
+    r = bench(out / "variants" / "int8", "--device", serial, "--runs", 2, "--warmup", 0, "--threads", 1,
+              "--out", tmp_path / "o", *extra)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "o" / "bench.sqlite").exists()
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip() and "warning" not in ln]
+    assert len(lines) <= 2, r.stderr      # the error and its hint
+    return lines
+
+
+def test_a_full_data_tmp_gets_one_line_and_nothing_half(adb_server, out, tmp_path):
+    with variant_device(tmp_path, "armv7-full", {"memory_mb = 1024": "memory_mb = 1024\ndata_mb = 8"}) as serial:
+        lines = refused(serial, out, tmp_path)
+        assert "MB free in /data/local/tmp" in lines[0], lines
+        left = sh(serial, "ls -a /data/local/tmp/edgekit 2>/dev/null").stdout
+        assert ".part" not in left and "tar.gz" not in left, left
 
 
 def test_a_device_refusing_execution_in_data_tmp_gets_one_line(adb_server, out, tmp_path):
-    from edgekit import emulator
-
-    prof = variant_profile(tmp_path, "armv7-noexec", {"memory_mb = 1024": "memory_mb = 1024\ndata_mb = 96\ndata_noexec = true"})
-    port = free_port()
-    serial = emulator.start(str(prof), port=port, private=True).serial
-    try:
-        r = bench(out / "variants" / "int8", "--device", serial, "--runs", 2, "--warmup", 0, "--threads", 1,
-                  "--out", tmp_path / "o")
-        assert r.returncode == 2, r.stderr
-        lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
-        assert "refuses to execute programs in /data/local/tmp" in r.stderr and "Traceback" not in r.stderr, r.stderr
-        assert not (tmp_path / "o" / "bench.sqlite").exists()
-        assert len([ln for ln in lines if "refuses" in ln]) == 1, r.stderr
-    finally:
-        emulator.stop(port)
+    with variant_device(tmp_path, "armv7-noexec",
+                        {"memory_mb = 1024": "memory_mb = 1024\ndata_mb = 96\ndata_noexec = true"}) as serial:
+        lines = refused(serial, out, tmp_path)
+        assert "refuses to execute programs in /data/local/tmp" in lines[0], lines
 
 
 def test_a_device_that_is_not_arm_gets_one_line(adb_server, out, tmp_path):
-    from edgekit import emulator
-
-    prof = variant_profile(tmp_path, "x86-phone", {
-        '"ro.product.cpu.abi" = "armeabi-v7a"': '"ro.product.cpu.abi" = "x86_64"',
-        '"ro.product.cpu.abilist" = "armeabi-v7a,armeabi"': '"ro.product.cpu.abilist" = "x86_64,x86"'})
-    port = free_port()
-    serial = emulator.start(str(prof), port=port, private=True).serial
-    try:
-        for extra in ([], ["--allow-abi"]):
-            r = bench(out / "variants" / "int8", "--device", serial, "--runs", 2, "--warmup", 0, "--threads", 1,
-                      "--out", tmp_path / "o", *extra)
-            assert r.returncode == 2, r.stderr
-            lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip() and "warning" not in ln]
-            assert len(lines) <= 2 and "x86_64" in lines[0] and "Traceback" not in r.stderr, r.stderr
-            assert not (tmp_path / "o" / "bench.sqlite").exists()
-        assert "not a 32-bit-capable ARM device" in r.stderr
+    with variant_device(tmp_path, "x86-phone", {
+            '"ro.product.cpu.abi" = "armeabi-v7a"': '"ro.product.cpu.abi" = "x86_64"',
+            '"ro.product.cpu.abilist" = "armeabi-v7a,armeabi"': '"ro.product.cpu.abilist" = "x86_64,x86"'}) as serial:
+        assert "x86_64" in refused(serial, out, tmp_path)[0]
+        lines = refused(serial, out, tmp_path, "--allow-abi")
+        assert "not a 32-bit-capable ARM device" in lines[0] and "x86_64" in lines[0], lines
         assert not sh(serial, "ls /data/local/tmp/edgekit 2>/dev/null").stdout.strip()
-    finally:
-        emulator.stop(port)
 
 
 def test_devices_clean_removes_it(device, bundle):
