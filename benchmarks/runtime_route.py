@@ -7,7 +7,7 @@ Python, started by its loader: the phone route) and once through the device imag
 with the evaluation set's first N examples. It prints, per variant, the median latency of each route
 (qemu wall clock, "emulated"), their ratio, and whether the predictions are identical.
 
-    .venv/bin/python benchmarks/runtime_route.py [--out out/demo] [--runs 30] [--rounds 3] [--eval-limit 200]
+    .venv/bin/python benchmarks/runtime_route.py [--out out/demo] [--runs 30] [--rounds 3] [--eval-limit 200] [--only a,b]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--eval-limit", type=int, default=200)
     ap.add_argument("--profile", default="armv7-lowend")
+    ap.add_argument("--only", default="", help="comma-separated variant names (default: every variant)")
     a = ap.parse_args()
 
     from edgekit import emulator
@@ -48,6 +49,8 @@ def main() -> int:
 
     out = Path(a.out)
     variants = sorted(p.parent for p in (out / "variants").glob("*/model.tflite"))
+    if a.only:
+        variants = [v for v in variants if v.name in a.only.split(",")]
     if not variants:
         print(f"no variants in {out}/variants (run make demo first)", file=sys.stderr)
         return 2
