@@ -95,6 +95,7 @@ class Manifest(_FileRecord):
         data             str|null  the data set the variant was made from (e.g. "fashion-mnist")
         input_range      dict|null  input normalisation used by calibration and every evaluation: {"spec", "mean", "std", "source"}; model input = (pixel 0..255 - mean) / std
         teacher          dict|null  a distilled variant's teacher: {"kind": "tf-keras" | "keras3" | "saved-model" | "tflite", "sha256"}
+        student          dict|null  a distilled variant's student: {"arch": "built-in", "width", "depth", "resolution", "expansion"} or {"arch": "file", "source"}, and its "param_count" and "macs" (multiply-accumulates of one inference, from the .tflite)
         inputs_key       str     hash of everything the variant depends on (skip-if-unchanged)
         created          str     ISO-8601 UTC
         study            str|null  the edgekit search study that made it (null: a recipe variant)
@@ -125,6 +126,7 @@ class Manifest(_FileRecord):
     data: str | None = None
     input_range: dict[str, Any] | None = None
     teacher: dict[str, Any] | None = None
+    student: dict[str, Any] | None = None
     inputs_key: str = ""
     created: str = ""
     study: str | None = None

@@ -1,7 +1,7 @@
 """Built-in default models, training, and loading a user's model.
 
-The default *teacher* is a plain CNN (~200k parameters); the default *student* is MobileNet-style
-(depthwise-separable blocks, ~1/20 of the teacher). Both end in a Softmax layer so the exported
+The default *teacher* is a plain CNN (~200k parameters); the default *student* is MobileNetV2-style
+(inverted-residual blocks, ~1/20 of the teacher; the family: :mod:`edgekit.optimize.student`). Both end in a Softmax layer so the exported
 .tflite outputs class probabilities; ``logits_of`` exposes the pre-softmax tensor for distillation.
 """
 
@@ -57,25 +57,14 @@ def build_teacher(input_shape: tuple[int, ...], num_classes: int):
     return keras.Model(inputs, outputs, name="teacher")
 
 
-def build_student(input_shape: tuple[int, ...], num_classes: int, width: int = 16):
-    """MobileNet-style student: a stem conv, then depthwise-separable blocks, global pooling."""
-    keras = keras_env.keras()
-    L = keras.layers
-    inputs = L.Input(input_shape, name="image")
-    x = L.Conv2D(width, 3, padding="same", use_bias=False, name="stem")(inputs)
-    x = L.BatchNormalization(momentum=0.9, name="stem_bn")(x)
-    x = L.ReLU(name="stem_relu")(x)
-    for i, (filters, stride) in enumerate([(width * 2, 2), (width * 4, 2), (width * 4, 1)], start=1):
-        x = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"dw{i}")(x)
-        x = L.BatchNormalization(momentum=0.9, name=f"dw{i}_bn")(x)
-        x = L.ReLU(name=f"dw{i}_relu")(x)
-        x = L.Conv2D(filters, 1, use_bias=False, name=f"pw{i}")(x)
-        x = L.BatchNormalization(momentum=0.9, name=f"pw{i}_bn")(x)
-        x = L.ReLU(name=f"pw{i}_relu")(x)
-    x = L.GlobalAveragePooling2D(name="gap")(x)
-    x = L.Dense(num_classes, name="logits")(x)
-    outputs = L.Softmax(name="probs")(x)
-    return keras.Model(inputs, outputs, name="student")
+def build_student(input_shape: tuple[int, ...], num_classes: int, width: int | None = None,
+                  depth: int | None = None, resolution: int | None = None):
+    """The built-in student: MobileNetV2-style inverted-residual blocks, parameterised by width,
+    depth and input resolution (:mod:`edgekit.optimize.student`; None: that parameter's default)."""
+    from edgekit.optimize import student
+
+    return student.build_student(input_shape, num_classes, width=student.WIDTH if width is None else width,
+                                 depth=student.DEPTH if depth is None else depth, resolution=resolution)
 
 
 # --------------------------------------------------------------------------- loading user models

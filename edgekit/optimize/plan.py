@@ -120,6 +120,7 @@ def plan(*, model: Any = None, data: Any = None, unlabelled: Any = None, recipe:
     t0 = time.monotonic()
     for v in recipe.variants:
         if v.base == "student":
+            check_student(v, dataset, f"{recipe.path}:{v.line}" if v.line else recipe.path)
             # distill trains a new student; the base only predicts (edgekit.optimize.teacher), so any
             # kind of model teaches, and the passes after distill train the student, not the base
             continue
@@ -198,12 +199,29 @@ def _input_shape(base) -> tuple | None:
 
 
 def student_arch(v: VariantSpec, dataset):
+    """The untrained student of distilled variant ``v``: the built-in family's member its ``distill``
+    step names (width, depth, resolution: :mod:`edgekit.optimize.student`), or the user's file."""
     from edgekit.optimize import models
 
     params = v.chain[0].params
     if params.get("student", "default") == "default":
-        return models.build_student(dataset.input_shape, dataset.num_classes, width=params.get("width", 16))
+        return models.build_student(dataset.input_shape, dataset.num_classes, width=params.get("width"),
+                                    depth=params.get("depth"), resolution=params.get("resolution"))
     return _load_student(params["student"])
+
+
+def check_student(v: VariantSpec, dataset, where: str) -> None:
+    """The distill step's family parameters against the data, before any training (one line)."""
+    from edgekit.optimize.recipe import RecipeError
+    from edgekit.optimize.student import resolution_problem
+
+    params = v.chain[0].params
+    if dataset is None or params.get("student", "default") != "default":
+        return
+    why = resolution_problem(dataset.input_shape, params.get("resolution"))
+    if why:
+        raise RecipeError(f"{where}: variant {v.name!r}, pass 'distill', parameter 'resolution': {why}",
+                          f"give 8 ≤ resolution ≤ {min(dataset.input_shape[:2])}, or omit it for the images' own size")
 
 
 def _load_student(path: str):

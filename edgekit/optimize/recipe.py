@@ -32,6 +32,7 @@ from edgekit.passes import PASSES, lookup
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 SETTINGS = {"teacher_epochs": int, "student_epochs": int, "seed": int}
+FAMILY = ("width", "depth", "resolution")   # distill's built-in student family (edgekit.optimize.student)
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,10 @@ def _validate_chain(raw, variant: str, where: str) -> list[Step]:
             if problem:
                 raise RecipeError(f"{ctx}, parameter {key!r}: {problem}")
             params[key] = float(value) if spec.params[key].type is float else value
+        family = [k for k in FAMILY if k in named]
+        if spec.name == "distill" and params.get("student", "default") != "default" and family:
+            raise RecipeError(f"{ctx}, parameter {family[0]!r}: it shapes the built-in student, not a student "
+                              f"from a file ({params['student']})", f"drop {family[0]} or student")
         for key, p in spec.params.items():
             if key not in params and p.default is not None:
                 params[key] = p.default

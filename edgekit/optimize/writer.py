@@ -61,7 +61,8 @@ def make_manifest(v: VariantSpec, data: bytes, *, recipe: Recipe, base: str, sou
 
     ``timings``: seconds per step of making it (train, convert, check), ``Manifest.timings``;
     ``input_range``: ``InputRange.to_dict()``; ``converter``: what made the file when not the TF converter
-    (e.g. "litert-quantizer 0.11.0" for a .tflite input); ``teacher``: a distilled variant's {"kind", "sha256"}.
+    (e.g. "litert-quantizer 0.11.0" for a .tflite input); ``teacher``: a distilled variant's {"kind", "sha256"};
+    its ``student`` record (family parameters, parameters, MACs) is read from ``v`` and ``data``.
     """
     vers = versions()
     if converter is not None:
@@ -94,10 +95,42 @@ def make_manifest(v: VariantSpec, data: bytes, *, recipe: Recipe, base: str, sou
         data=data_name,
         input_range=input_range,
         teacher=teacher,
+        student=student_record(v, data, info, param_count),
         inputs_key=inputs_key,
         created=utc_now(),
         timings={k: round(float(secs), 3) for k, secs in (timings or {}).items()},
     )
+
+
+def tflite_macs(data: bytes) -> int:
+    """Multiply-accumulates of one inference of the .tflite ``data`` (the ``edgekit inspect`` count)."""
+    from edgekit.tflite import model as tfl
+    from edgekit.tflite.describe import _op_macs
+
+    m = tfl.parse(data, "the model bytes")
+    sg = m.subgraphs[0]
+    return int(sum(_op_macs(m.opcodes[op["opcode"]]["op"], sg["tensors"], op["inputs"], op["outputs"])
+                   for op in sg["operators"]))
+
+
+def student_record(v: VariantSpec, data: bytes, info: dict, param_count: int) -> dict | None:
+    """The manifest's ``student`` of a distilled variant (None: not distilled): the built-in family's
+    parameters (the resolution it sees: the images' own shorter side when not given) or the file, and
+    its parameters and MACs."""
+    if v.base != "student":
+        return None
+    params = v.chain[0].params
+    if params.get("student", "default") != "default":
+        rec: dict = {"arch": "file", "source": params["student"]}
+    else:
+        from edgekit.optimize import student
+
+        shape = (info.get("inputs") or [{}])[0].get("shape") or []
+        own = min(int(d) for d in shape[1:3]) if len(shape) == 4 else None
+        rec = {"arch": "built-in", "width": int(params.get("width", student.WIDTH)),
+               "depth": int(params.get("depth", student.DEPTH)),
+               "resolution": params.get("resolution") or own, "expansion": student.EXPANSION}
+    return {**rec, "param_count": int(param_count), "macs": tflite_macs(data)}
 
 
 def write_variant(out: Path, manifest: Manifest, data: bytes) -> Variant:

@@ -66,7 +66,12 @@ PASSES: dict[str, PassSpec] = {
             "epochs": _epochs(6),
             "unlabelled": Param(bool, False),
             "student": Param(str, "default", rule="'default' or a path to a tf-keras student model"),
-            "width": Param(int, 16, lambda v: 4 <= v <= 512, "4 ≤ width ≤ 512"),
+            # the built-in student family (edgekit.optimize.student); resolution is also checked
+            # against the data (≤ the images' shorter side) before any training
+            "width": Param(int, 8, lambda v: 4 <= v <= 512, "4 ≤ width ≤ 512, the stem's channels"),
+            "depth": Param(int, 1, lambda v: 1 <= v <= 6, "1 ≤ depth ≤ 6 inverted-residual blocks per stage"),
+            "resolution": Param(int, None, lambda v: 8 <= v <= 4096,
+                                "8 ≤ resolution ≤ the images' shorter side, in px"),
             **TRAINING,
         },
         primary="temperature",
