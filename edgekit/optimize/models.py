@@ -58,13 +58,13 @@ def build_teacher(input_shape: tuple[int, ...], num_classes: int):
 
 
 def build_student(input_shape: tuple[int, ...], num_classes: int, width: int | None = None,
-                  depth: int | None = None, resolution: int | None = None):
-    """The built-in student: MobileNetV2-style inverted-residual blocks, parameterised by width,
-    depth and input resolution (:mod:`edgekit.optimize.student`; None: that parameter's default)."""
+                  depth: int | None = None, resolution: int | None = None, block: str | None = None):
+    """The built-in student family (:mod:`edgekit.optimize.student`; None: that parameter's default —
+    block "separable", width 16, depth 1: edgekit's original MobileNet-style student)."""
     from edgekit.optimize import student
 
-    return student.build_student(input_shape, num_classes, width=student.WIDTH if width is None else width,
-                                 depth=student.DEPTH if depth is None else depth, resolution=resolution)
+    return student.build_student(input_shape, num_classes, width=width, depth=depth, resolution=resolution,
+                                 block=block)
 
 
 # --------------------------------------------------------------------------- loading user models

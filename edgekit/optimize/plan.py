@@ -200,13 +200,14 @@ def _input_shape(base) -> tuple | None:
 
 def student_arch(v: VariantSpec, dataset):
     """The untrained student of distilled variant ``v``: the built-in family's member its ``distill``
-    step names (width, depth, resolution: :mod:`edgekit.optimize.student`), or the user's file."""
+    step names (block, width, depth, resolution: :mod:`edgekit.optimize.student`), or the user's file."""
     from edgekit.optimize import models
 
     params = v.chain[0].params
     if params.get("student", "default") == "default":
         return models.build_student(dataset.input_shape, dataset.num_classes, width=params.get("width"),
-                                    depth=params.get("depth"), resolution=params.get("resolution"))
+                                    depth=params.get("depth"), resolution=params.get("resolution"),
+                                    block=params.get("block"))
     return _load_student(params["student"])
 
 

@@ -32,7 +32,7 @@ from edgekit.passes import PASSES, lookup
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 SETTINGS = {"teacher_epochs": int, "student_epochs": int, "seed": int}
-FAMILY = ("width", "depth", "resolution")   # distill's built-in student family (edgekit.optimize.student)
+FAMILY = ("block", "width", "depth", "resolution")   # distill's built-in student family (edgekit.optimize.student)
 
 
 @dataclass(frozen=True)

@@ -127,9 +127,8 @@ def student_record(v: VariantSpec, data: bytes, info: dict, param_count: int) ->
 
         shape = (info.get("inputs") or [{}])[0].get("shape") or []
         own = min(int(d) for d in shape[1:3]) if len(shape) == 4 else None
-        rec = {"arch": "built-in", "width": int(params.get("width", student.WIDTH)),
-               "depth": int(params.get("depth", student.DEPTH)),
-               "resolution": params.get("resolution") or own, "expansion": student.EXPANSION}
+        rec = {"arch": "built-in", **student.resolved(params)}
+        rec["resolution"] = rec["resolution"] or own
     return {**rec, "param_count": int(param_count), "macs": tflite_macs(data)}
 
 

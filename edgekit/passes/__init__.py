@@ -68,8 +68,11 @@ PASSES: dict[str, PassSpec] = {
             "student": Param(str, "default", rule="'default' or a path to a tf-keras student model"),
             # the built-in student family (edgekit.optimize.student); resolution is also checked
             # against the data (≤ the images' shorter side) before any training
-            "width": Param(int, 8, lambda v: 4 <= v <= 512, "4 ≤ width ≤ 512, the stem's channels"),
-            "depth": Param(int, 1, lambda v: 1 <= v <= 6, "1 ≤ depth ≤ 6 inverted-residual blocks per stage"),
+            "block": Param(str, "separable", rule="'separable' (MobileNet) or 'inverted' (MobileNetV2 inverted residual)",
+                           choices=("separable", "inverted")),
+            "width": Param(int, None, lambda v: 4 <= v <= 512,
+                           "4 ≤ width ≤ 512, the stem's channels (default 16 separable, 8 inverted)"),
+            "depth": Param(int, 1, lambda v: 1 <= v <= 6, "1 ≤ depth ≤ 6 blocks per stage"),
             "resolution": Param(int, None, lambda v: 8 <= v <= 4096,
                                 "8 ≤ resolution ≤ the images' shorter side, in px"),
             **TRAINING,
