@@ -126,8 +126,7 @@ class PythonRunner:
         the runtime; measure the empty run; on the emulated device find the counted route (beside the timed runs)."""
         from edgekit.bench import runtime
 
-        rt = getattr(dev, "runtime", None) or runtime.ensure(dev)
-        dev.runtime = rt
+        rt = runtime.ensure(dev)   # (one round trip when it is there: a restarted emulated device starts empty)
         py = self.python[dev.serial] = rt.python_argv()
         if self.params.metric == "instructions":
             self.counted[dev.serial] = counted.require(dev)   # a real phone: "unavailable", before anything else
