@@ -109,7 +109,12 @@ def bench(*args, timeout=600):
 
 def rows(db: Path):
     with sqlite3.connect(db) as c:
-        return c.execute("SELECT key, variant, threads, status, finished FROM measurements ORDER BY seq").fetchall()
+        try:
+            return c.execute("SELECT key, variant, threads, status, finished FROM measurements ORDER BY seq").fetchall()
+        except sqlite3.OperationalError as exc:   # the file exists but bench has not created its table yet
+            if "no such table" in str(exc):
+                return []
+            raise
 
 
 def stored(db: Path) -> int:
