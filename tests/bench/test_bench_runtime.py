@@ -15,21 +15,11 @@ import numpy as np
 import pytest
 
 from bench_models import make_variant, tiny_models
-from conftest import private_adb_server
-from test_bench_emulator import _emulator_available, variant_profile
+from test_bench_emulator import adb_server, variant_profile  # noqa: F401 - adb_server: a module-scoped fixture (a server of this module's own)
 
 from edgekit.emulator.control import free_port
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def adb_server():
-    why = _emulator_available()
-    if why:
-        pytest.skip(why)
-    with private_adb_server() as port:
-        yield port
 
 
 @pytest.fixture(scope="module")
