@@ -173,17 +173,33 @@ class Builder:
             from edgekit.optimize.plan import student_arch
 
             student = student_arch(v, ds)
-            if prm.get("unlabelled"):
-                own = getattr(ds, "x_unlabelled", None) is not None
+            kw.update(temperature=prm["temperature"], epochs=epochs, progress=report, seed=self.p.seed,
+                      schedule=prm["schedule"], augment=prm["augment"], num_classes=ds.num_classes)
+            own = getattr(ds, "x_unlabelled", None) is not None
+
+            def views(which):   # with augmentation the teacher labels each epoch's augmented images (cached)
+                return lambda e, images: self.teacher_probs(
+                    model, images, f"{which}, augmented ({prm['augment']}, seed {self.p.seed}, "
+                                   f"batch {kw['batch_size']}, epoch {e + 1})")
+
+            if prm.get("unlabelled"):   # the teacher's labels only: never a human one
                 x = ds.x_unlabelled if own else ds.x_train
-                probs = self.teacher_probs(model, x, "unlabelled" if own else "train")
-                return distillation.distill(model, student, x, None, num_classes=ds.num_classes,
-                                            temperature=prm["temperature"], alpha=0.0, epochs=epochs,
-                                            progress=report, teacher_probs=probs, **kw)
-            probs = self.teacher_probs(model, ds.x_train, "train")
-            return distillation.distill(model, student, ds.x_train, ds.y_train, num_classes=ds.num_classes,
-                                        temperature=prm["temperature"], alpha=prm["alpha"], epochs=epochs,
-                                        progress=report, teacher_probs=probs, **kw)
+                which = "unlabelled" if own else "train"
+                probs = None if prm["augment"] != "none" else self.teacher_probs(model, x, which)
+                return distillation.distill(model, student, x, None, alpha=0.0, teacher_probs=probs,
+                                            view_probs=views(which), **kw)
+            x, y, which = ds.x_train, ds.y_train, "train"
+            if own:   # labelled and unlabelled images together: hard + soft where a label exists, soft where not
+                x = np.concatenate([x, ds.x_unlabelled])
+                y = np.concatenate([y, np.full(len(ds.x_unlabelled), -1, np.int64)])
+                which = "train+unlabelled"
+            probs = None
+            if prm["augment"] == "none":
+                probs = self.teacher_probs(model, ds.x_train, "train")
+                if own:
+                    probs = np.concatenate([probs, self.teacher_probs(model, ds.x_unlabelled, "unlabelled")])
+            return distillation.distill(model, student, x, y, alpha=prm["alpha"], teacher_probs=probs,
+                                        view_probs=views(which), **kw)
         if step.name == "prune":
             return pruning.prune(model, ds.x_train, ds.y_train, sparsity=prm["sparsity"], epochs=epochs,
                                  progress=report, **kw)
