@@ -132,3 +132,26 @@ def test_a_tf_keras_teacher_still_teaches_and_caches_its_outputs(tiny_model, sma
     lines = _teacher_lines(r.stderr)       # no unlabelled images of its own: both students use the training images
     assert len(lines) == 1 and "predicted by the tf-keras teacher" in lines[0], r.stderr[-2000:]
     assert len(list((out / "cache").glob("teacher-outputs-*.npy"))) == 1
+
+
+def test_labelled_and_unlabelled_images_train_one_student_with_a_consistent_teacher(tiny_model, small_npz, tmp_path):
+    """--unlabelled with a labelled distill: both image sets train the student; with augmentation the
+    teacher labels each epoch's augmented images (cached like any teacher output) and a re-run reuses them."""
+    d = np.load(small_npz)
+    unl = tmp_path / "unlabelled.npy"
+    np.save(unl, d["x_test"][:100])
+    rec = recipe(tmp_path / "r.toml", ("mix", ["distill(epochs=2, width=4, batch_size=32, augment=shift)"]))
+    out = tmp_path / "o"
+    args = ("optimize", tiny_model, "--data", small_npz, "--unlabelled", unl, "--recipe", rec, "--out", out, "--json")
+    r = run_edgekit(*args)
+    _check_students(r, out, "tf-keras", ["mix"])
+    lines = _teacher_lines(r.stderr)
+    assert len(lines) == 2, r.stderr[-2000:]
+    for epoch, line in enumerate(lines, 1):
+        assert (f"{800 + 100} train+unlabelled, augmented (shift, seed 0, batch 32, epoch {epoch}) images predicted"
+                in line), line
+    m = read_json(out / "variants" / "mix" / "manifest.json")
+    assert m["chain"][0]["params"]["augment"] == "shift" and m["chain"][0]["params"]["schedule"] == "cosine"
+    again = run_edgekit(*args, "--force")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [("reused from" in ln) for ln in _teacher_lines(again.stderr)] == [True, True], again.stderr[-2000:]
