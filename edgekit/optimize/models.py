@@ -1,7 +1,7 @@
 """Built-in default models, training, and loading a user's model.
 
-The default *teacher* is a plain CNN (~200k parameters); the default *student* is MobileNetV2-style
-(inverted-residual blocks, ~1/20 of the teacher; the family: :mod:`edgekit.optimize.student`). Both end in a Softmax layer so the exported
+The default *teacher* is a CNN with BatchNorm (444k parameters, 93.5 % on Fashion-MNIST); the default
+*student* is MobileNet-style (9.6k parameters, ~1/46 of the teacher; the family: :mod:`edgekit.optimize.student`). Both end in a Softmax layer so the exported
 .tflite outputs class probabilities; ``logits_of`` exposes the pre-softmax tensor for distillation.
 """
 
@@ -19,10 +19,12 @@ from edgekit.digest import sha256_file, sha256_json
 from edgekit.errors import EdgekitError
 from edgekit.passes import keras_env
 
-DEFAULT_TEACHER_EPOCHS = 3
-DEFAULT_STUDENT_EPOCHS = 6
-# How the built-in teacher is trained (part of its cache key: a change here retrains it).
-TEACHER_TRAINING: dict[str, Any] = {"batch_size": 128, "learning_rate": 1e-3}
+DEFAULT_TEACHER_EPOCHS = 15
+# How the built-in teacher is trained (part of its cache key: a change here retrains it). Measured on
+# Fashion-MNIST (docs/distillation.md): 32 channels, 3 epochs at a constant 1e-3 gave 90.1 %; 15 epochs,
+# cosine, shifted and mirrored images 91.6 %; with BatchNorm at 2e-3 93.0 %; 48 channels 93.5 % (the default).
+TEACHER_TRAINING: dict[str, Any] = {"batch_size": 128, "learning_rate": 2e-3, "schedule": "cosine",
+                                    "augment": "shift-flip"}
 
 
 def train_teacher(model, dataset, *, epochs: int, seed: int, progress=None) -> None:
@@ -30,27 +32,37 @@ def train_teacher(model, dataset, *, epochs: int, seed: int, progress=None) -> N
     from edgekit.passes import training
 
     training.set_seed(seed)
-    training.fit(model, dataset.x_train, dataset.y_train, epochs=epochs, progress=progress, **TEACHER_TRAINING)
+    training.fit(model, dataset.x_train, dataset.y_train, epochs=epochs, progress=progress, seed=seed,
+                 from_scratch=True, **TEACHER_TRAINING)
 
 
-def build_teacher(input_shape: tuple[int, ...], num_classes: int):
-    """A larger CNN: two conv blocks and a dense head (valid padding for images >= 20 px)."""
+def build_teacher(input_shape: tuple[int, ...], num_classes: int, *, width: int = 48, batchnorm: bool = True):
+    """A larger CNN: two conv blocks (``width`` and 2·``width`` channels) and a dense head (valid
+    padding for images >= 20 px); ``batchnorm`` puts a BatchNorm before each ReLU."""
     keras = keras_env.keras()
     L = keras.layers
     pad = "valid" if min(input_shape[:2]) >= 20 else "same"
     inputs = L.Input(input_shape, name="image")
-    x = L.Conv2D(32, 3, padding=pad, activation="relu", name="conv1")(inputs)
-    x = L.Conv2D(32, 3, padding=pad, activation="relu", name="conv2")(x)
+
+    def conv(x, channels, name):
+        if not batchnorm:
+            return L.Conv2D(channels, 3, padding=pad, activation="relu", name=name)(x)
+        x = L.Conv2D(channels, 3, padding=pad, use_bias=False, name=name)(x)
+        x = L.BatchNormalization(name=f"{name}_bn")(x)
+        return L.ReLU(name=f"{name}_relu")(x)
+
+    x = conv(inputs, width, "conv1")
+    x = conv(x, width, "conv2")
     x = L.MaxPooling2D(name="pool1")(x)
-    x = L.Conv2D(64, 3, padding=pad, activation="relu", name="conv3")(x)
-    x = L.Conv2D(64, 3, padding=pad, activation="relu", name="conv4")(x)
+    x = conv(x, 2 * width, "conv3")
+    x = conv(x, 2 * width, "conv4")
     x = L.MaxPooling2D(name="pool2")(x)
     i = 3
     while min(x.shape[1:3]) > 8:  # large images: pool down before the dense head
         x = L.MaxPooling2D(name=f"pool{i}")(x)
         i += 1
     x = L.Flatten(name="flatten")(x)
-    x = L.Dense(128, activation="relu", name="fc1")(x)
+    x = L.Dense(4 * width, activation="relu", name="fc1")(x)
     x = L.Dropout(0.3, name="dropout")(x)
     x = L.Dense(num_classes, name="logits")(x)
     outputs = L.Softmax(name="probs")(x)

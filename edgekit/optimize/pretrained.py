@@ -12,7 +12,7 @@ difference (``--data``, another ``teacher_epochs`` or ``seed`` in the recipe, a 
 and the teacher is trained in the run as before. ``tests/optimize/test_pretrained.py`` fails when the
 shipped file no longer matches the default; rebuild it with
 
-    .venv/bin/python -m edgekit.optimize.pretrained        # trains (about 2 min) and writes both files
+    .venv/bin/python -m edgekit.optimize.pretrained        # trains (about 10 min) and writes both files
 """
 from __future__ import annotations
 
