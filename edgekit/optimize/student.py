@@ -14,12 +14,14 @@ chosen in a recipe by ``distill(block="inverted", width=8, depth=2, resolution=1
 
   - ``"separable"`` (the default): MobileNet-style 3×3 depthwise → 1×1 pointwise, BatchNorm + ReLU
     after each. With width 16 and depth 1 this is exactly the student edgekit has always had (the
-    default recipe's students: 9.6k parameters, 0.59 M MACs on 28×28×1, 88.2 % distilled);
+    default recipe's students: 9.6k parameters, 0.59 M MACs on 28×28×1; 91.1 % distilled with
+    distill's defaults, docs/distillation.md);
   - ``"inverted"``: MobileNetV2's inverted residual, 1×1 expand (×``EXPANSION``, except the first
     block, which starts from the stem) → 3×3 depthwise → 1×1 *linear* projection, BatchNorm, ReLU6
     after the first two, a residual add when input and output shapes match (w8 d1: 11.9k parameters,
-    0.69 M MACs). Measured once against the default (seed 0, the default recipe's 4 epochs, all of
-    Fashion-MNIST): 87.4 % float / 87.2 % int8 for w8, against 88.2 % / 88.3 % — not (yet) the default;
+    0.69 M MACs). Measured once against the default under the old training (seed 0, T=4, 4 constant
+    epochs, the old 90.1 % teacher, all of Fashion-MNIST): 87.4 % float / 87.2 % int8 for w8, against
+    88.2 % / 88.3 % — not the default; not measured again under the new training;
 * global average pooling, a dense ``logits`` layer and a Softmax (the exported .tflite outputs
   probabilities; :func:`edgekit.passes.distillation` finds the logits by name).
 
