@@ -3,7 +3,7 @@
 ::
 
     [settings]                      # optional
-    teacher_epochs = 3              # built-in default model only
+    teacher_epochs = 15             # built-in default model only
 
     [settings.checks]               # optional: numerical-fault thresholds (edgekit.checks, docs/checks.md)
     min_agreement = 0.9             # also max_kl, max_class_share, min_output_std

@@ -4,7 +4,7 @@
 
     [settings]                      # optional
     validation = 0.1                # share of the training data held out to score trials
-    teacher_epochs = 3              # built-in default model only
+    teacher_epochs = 15             # built-in default model only
 
     [[family]]
     name = "pruned"
