@@ -1,6 +1,6 @@
 """Distillation benchmark (issue 14): does the distilled student beat the same student from scratch?
 
-    .venv/bin/python benchmarks/distillation.py                 # both scenarios, seeds 0 1 2 (~25 min)
+    .venv/bin/python benchmarks/distillation.py                 # both scenarios, seeds 0 1 2 (~40 min)
     .venv/bin/python benchmarks/distillation.py --quick         # seed 0, 15,000 training images, a few minutes
     .venv/bin/python benchmarks/distillation.py --scenario full --seeds 0 --temperature 2   # one experiment
 
@@ -8,7 +8,7 @@ Fashion-MNIST (Debian's dataset-fashion-mnist), the full test set. Two scenarios
 
 * **full labels**: the teacher (the built-in CNN trained on every labelled image: the shipped one,
   seed 0, for every seed — the huge model of the story is a given; ``--teacher-per-seed`` trains one
-  per seed), the built-in student trained from scratch on the labels, and the same student distilled
+  per seed), the built-in student (width 32 as in the default recipe: ``--width``) trained from scratch on the labels, and the same student distilled
   from the teacher (hard + soft targets);
 * **few labels** (the story): the same teacher stands for the huge model; the user has ``--labels``
   labelled images (1,000; a class-balanced draw) and the rest unlabelled. The student from scratch on
@@ -114,7 +114,8 @@ def main() -> int:
     ap.add_argument("--augment", choices=augment.AUGMENTS, default=D["augment"])
     ap.add_argument("--temperature", type=float, default=D["temperature"])
     ap.add_argument("--alpha", type=float, default=D["alpha"])
-    ap.add_argument("--width", type=int, default=None)
+    ap.add_argument("--width", type=int, default=32,
+                    help="the student's width (32: the default recipe's students; the family's own default is 16)")
     ap.add_argument("--block", default=None)
     ap.add_argument("--teacher-epochs", type=int, default=models.DEFAULT_TEACHER_EPOCHS)
     ap.add_argument("--teacher-per-seed", action="store_true",
@@ -179,7 +180,7 @@ def main() -> int:
                                      teacher_probs=probs, seed=seed, **kw)
             record("few", f"student, distilled: {len(few):,} + {len(ds.x_train) - len(few):,} unlabelled", s, seed)
 
-    settings = (f"student: {args.epochs} epochs, lr {args.learning_rate:g} {args.schedule}, augment {args.augment}, "
+    settings = (f"student: width {args.width}, {args.epochs} epochs, lr {args.learning_rate:g} {args.schedule}, augment {args.augment}, "
                 f"T={args.temperature:g}, alpha={args.alpha:g}; teacher{' (no BatchNorm)' if args.teacher_plain else ''}: "
                 f"{args.teacher_epochs} epochs, lr "
                 f"{args.teacher_lr:g} {args.teacher_schedule}, augment {args.teacher_augment}; "
