@@ -25,7 +25,6 @@ process): float32, and full int8 (PTQ, 256 calibration images). Teachers are cac
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from edgekit.digest import sha256_json  # noqa: E402
+from edgekit.cache import cache_dir  # noqa: E402
 from edgekit.optimize import models  # noqa: E402
 from edgekit.optimize.data import load_fashion_mnist  # noqa: E402
 from edgekit.optimize.evaluate import evaluate  # noqa: E402
@@ -75,18 +74,14 @@ def teacher_for(ds, seed: int, args, console) -> object:
     if pretrained.load_if_matching(teacher, key) is not None:
         console.print("  teacher: the shipped built-in teacher (edgekit/optimize/pretrained)")
         return teacher
-    cache = Path(os.environ.get("EDGEKIT_CACHE", Path.home() / ".cache" / "edgekit")) / "bench-teachers"
-    path = cache / f"{key[:16]}.h5"
+    path = cache_dir() / "bench-teachers" / f"{key[:16]}.h5"
     if path.exists():
         teacher.load_weights(str(path))
         return teacher
     t0 = time.monotonic()
-    training.set_seed(seed)
-    training.fit(teacher, ds.x_train, ds.y_train, args.teacher_epochs, seed=seed, from_scratch=True, **train)
+    models.train_teacher(teacher, ds, epochs=args.teacher_epochs, seed=seed, training_settings=train)
     console.print(f"  teacher trained in {time.monotonic() - t0:.0f} s")
-    cache.mkdir(parents=True, exist_ok=True)
-    teacher.save_weights(str(path) + ".part.h5")
-    os.replace(str(path) + ".part.h5", path)
+    models.save_weights(teacher, path)
     return teacher
 
 

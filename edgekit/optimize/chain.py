@@ -9,7 +9,6 @@ teaches a distilled student — tf-keras, Keras 3, SavedModel or ``.tflite`` (:m
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from edgekit import atomic
 from edgekit.optimize.recipe import VariantSpec
 
 if TYPE_CHECKING:
@@ -112,10 +110,7 @@ class Builder:
             models.train_teacher(model, self.p.dataset, epochs=epochs, seed=self.p.seed,
                                  progress=lambda e, n: self.progress.status(
                                      "teacher", f"training the default teacher ({e}/{n} epochs)", e / n))
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            with atomic.atomic_path(cache) as tmp:
-                model.save_weights(str(tmp) + ".h5")
-                os.replace(str(tmp) + ".h5", tmp)
+            models.save_weights(model, cache)
             self.teacher_seconds = time.monotonic() - t0
             self.progress.done("teacher", f"trained the default teacher ({epochs} epochs) in {self.teacher_seconds:.0f} s")
         self.base_model = model

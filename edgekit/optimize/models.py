@@ -27,13 +27,25 @@ TEACHER_TRAINING: dict[str, Any] = {"batch_size": 128, "learning_rate": 2e-3, "s
                                     "augment": "shift-flip"}
 
 
-def train_teacher(model, dataset, *, epochs: int, seed: int, progress=None) -> None:
+def train_teacher(model, dataset, *, epochs: int, seed: int, progress=None,
+                  training_settings: dict[str, Any] | None = None) -> None:
     """Train the built-in teacher in place on ``dataset``'s training split (seeded, deterministic)."""
     from edgekit.passes import training
 
     training.set_seed(seed)
     training.fit(model, dataset.x_train, dataset.y_train, epochs=epochs, progress=progress, seed=seed,
-                 from_scratch=True, **TEACHER_TRAINING)
+                 from_scratch=True, **(TEACHER_TRAINING if training_settings is None else training_settings))
+
+
+def save_weights(model, path: Path) -> None:
+    """Write ``model``'s weights to ``path`` as HDF5, atomically (Keras picks the format by suffix)."""
+    import os
+
+    from edgekit import atomic
+
+    with atomic.atomic_path(path) as tmp:
+        model.save_weights(str(tmp) + ".h5")
+        os.replace(str(tmp) + ".h5", tmp)
 
 
 def build_teacher(input_shape: tuple[int, ...], num_classes: int, *, width: int = 48, batchnorm: bool = True):

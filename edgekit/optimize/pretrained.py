@@ -17,7 +17,6 @@ shipped file no longer matches the default; rebuild it with
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,10 +61,9 @@ def load_if_matching(model, key: str) -> dict[str, Any] | None:
 
 def save(model, key: str, info: dict[str, Any]) -> None:
     """Write the weights and their description (each atomically)."""
-    DIR.mkdir(parents=True, exist_ok=True)
-    with atomic.atomic_path(WEIGHTS) as tmp:
-        model.save_weights(str(tmp) + ".h5")
-        os.replace(str(tmp) + ".h5", tmp)
+    from edgekit.optimize import models
+
+    models.save_weights(model, WEIGHTS)
     atomic.write_text(INFO, json.dumps(dict(info, key=key), indent=2, sort_keys=True) + "\n")
 
 
