@@ -12,21 +12,20 @@ import pytest
 from _keras3_models import build_models
 from conftest import read_json, run_edgekit
 
-RECIPE = """
+# .h5 files written by Keras 3 test the bridge's reading of that format: the post-training pass and one
+# training pass are enough there (the prune -> cluster -> QAT chain runs once per model, on the .keras file)
+RECIPE_H5 = """
 [[variant]]
 name = "int8"
 chain = ["ptq-int8(32)"]
 [[variant]]
 name = "prune-int8"
 chain = ["prune(sparsity=0.5, epochs=1)", "ptq-int8(32)"]
-[[variant]]
+"""
+RECIPE = RECIPE_H5 + """[[variant]]
 name = "pcq"
 chain = "prune(sparsity=0.5, epochs=1) -> cluster(4, epochs=1) -> qat(1)"
 """
-
-# .h5 files written by Keras 3 test the bridge's reading of that format: the post-training pass and one
-# training pass are enough there (the prune -> cluster -> QAT chain runs once per model, on the .keras file)
-RECIPE_H5 = RECIPE.split('[[variant]]\nname = "pcq"')[0]
 
 # the other passes once, on the functional model with branches (teacher of a distilled student)
 MORE = """
