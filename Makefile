@@ -9,7 +9,8 @@ EDGEKIT := $(VENV)/bin/edgekit
 OUT ?= out/demo
 STAGES := $(OUT)/demo-stages.tsv
 # make test runs one pytest-xdist worker per core, a test module per worker (module fixtures built once;
-# the longest modules first: tests/conftest.py LONG_FIRST) and prints the 25 slowest tests
+# the longest modules first: tests/conftest.py LONG_FIRST), prints the 25 slowest tests and keeps every
+# test's time in test-artifacts/junit.xml (`.venv/bin/python scripts/test_times.py`: per-module totals)
 TEST_JOBS := $(shell nproc)
 # bench measures two variants at a time on the emulated device when there are two cores (its headline,
 # the counted estimate, does not depend on it)
@@ -32,7 +33,7 @@ demo:
 	@$(call timed,report,$(EDGEKIT) report $(OUT) --html $(OUT)/report.html)
 
 test: setup
-	$(VENV)/bin/python -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=25
+	$(VENV)/bin/python -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=25 --junitxml=test-artifacts/junit.xml
 
 clean:
 	rm -rf out build .pytest_cache
