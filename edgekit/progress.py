@@ -45,6 +45,7 @@ class StepProgress:
         self._rows: dict[str, Any] = {}
         self._overall: Any = None
         self._stamps: list[float] = []
+        self._steps_t0: float | None = None
 
     # -- context --------------------------------------------------------------------------------
     def __enter__(self) -> "StepProgress":
@@ -73,6 +74,13 @@ class StepProgress:
             self.total += int(n)
             if self._bar is not None:
                 self._bar.update(self._overall, total=self.total)
+
+    def start_steps(self) -> None:
+        """The counted steps start now: set-up before them (a search's baseline and teacher) is shown in
+        the elapsed time but is not taken for the first step's duration by the ETA."""
+        with self._lock:
+            if not self._stamps:
+                self._steps_t0 = time.monotonic()
 
     def status(self, key: str, message: str, fraction: float | None = None) -> None:
         """What ``key`` is doing now (``fraction`` of its own work, when known). Terminal only."""
@@ -122,7 +130,7 @@ class StepProgress:
         the teacher, does not dominate the estimate for the short steps after it)."""
         if not self.finished or self.total <= self.finished:
             return None if not self.finished else 0.0
-        stamps = [self._t0, *self._stamps]
+        stamps = [self._t0 if self._steps_t0 is None else self._steps_t0, *self._stamps]
         recent = stamps[-(RECENT + 1):]
         per = (recent[-1] - recent[0]) / (len(recent) - 1)
         return per * (self.total - self.finished)

@@ -60,3 +60,18 @@ def test_disabled_prints_nothing_and_total_can_grow():
         p.done("a", "done")
         p.note("n")
     assert out.getvalue() == "" and p.total == 3 and p.finished == 1
+
+
+def test_set_up_before_the_steps_is_elapsed_time_not_a_step(monkeypatch):
+    """A search trains its teacher (25 min) before trial 1 (10 min): the ETA after trial 1 is 39 x 10 min."""
+    clock = Clock()
+    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
+    out = io.StringIO()
+    with StepProgress("search", total=40, stream=out) as p:
+        clock.t += 1500
+        p.note("teacher: trained")
+        p.start_steps()
+        clock.t += 600
+        p.done("trial-0000", "40.5 kB")
+        assert p.eta_seconds() == 39 * 600.0
+    assert out.getvalue().splitlines()[-1] == "[search 1/40  0:35:00 elapsed, ETA 6:30:00] trial-0000: 40.5 kB"

@@ -46,6 +46,9 @@ class NoProgress:
     def add_total(self, n: int) -> None:
         pass
 
+    def start_steps(self) -> None:
+        pass
+
 
 @dataclass
 class Built:

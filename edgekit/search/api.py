@@ -224,6 +224,8 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
     if done_before:
         shown.note(f"study {name}: {done_before} of {trials} trials already finished")
     summary.write(out, st, ctx, time.monotonic() - t_start)
+    if hasattr(shown, "start_steps"):
+        shown.start_steps()     # the ETA times trials, not the baseline's teacher before them
     _loop(ctx, st, trials, timeout, t_start, shown, notes)
     result = _finish(ctx, st, full, time.monotonic() - t_start)
     result.notes.extend(notes)
