@@ -43,8 +43,16 @@ class Step:
     def to_dict(self) -> dict[str, Any]:
         return {"pass": self.name, "params": dict(self.params)}
 
-    def label(self) -> str:
+    def label(self, every: bool = False) -> str:
+        """``prune(0.8)``: the pass and its primary parameter; ``every``: the primary parameter and each
+        one that is not the pass's default, by name (a search trial's sampled chain:
+        ``distill(width=27, temperature=2.52)``, where the short label would say ``distill(2.52)``)."""
         spec = PASSES[self.name]
+        if every:
+            given = {k: v for k, v in self.params.items()
+                     if k == spec.primary or k not in spec.params or spec.params[k].default != v}
+            args = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in given.items())
+            return f"{self.name}({args})" if args else self.name
         if spec.primary and spec.primary in self.params:
             return f"{self.name}({self.params[spec.primary]})"
         return self.name
@@ -72,8 +80,8 @@ class VariantSpec:
     def chain_key(self) -> str:
         return json.dumps([s.to_dict() for s in self.chain], sort_keys=True)
 
-    def describe(self) -> str:
-        return " → ".join(s.label() for s in self.chain) or "float32"
+    def describe(self, every: bool = False) -> str:
+        return " → ".join(s.label(every) for s in self.chain) or "float32"
 
 
 @dataclass

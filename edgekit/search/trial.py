@@ -176,7 +176,7 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
     key = v.chain_key()
     trial.set_user_attr("family", family)
     trial.set_user_attr("chain", [s.to_dict() for s in v.chain])
-    trial.set_user_attr("description", v.describe())
+    trial.set_user_attr("description", v.describe(every=True))
     trial.set_user_attr("chain_key", key)
     dup = study_mod.duplicate_of(trial.study, n, key)
     if dup is not None:
@@ -184,7 +184,7 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
         raise Duplicate(dup)
     progress = ctx.progress
     if progress is not None:
-        progress.status(name, f"{family}: {v.describe()}", 0.0)
+        progress.status(name, f"{family}: {v.describe(every=True)}", 0.0)
     try:
         if v.keras_steps and ctx.budget.max_accuracy_drop is not None:
             model, _, _ = ctx.builder.keras_chain(v)
@@ -238,5 +238,5 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
     if progress is not None:
         lat = f", est. {m['latency']:.3g} ms" if m.get("latency") is not None and m.get("latency_kind") == "est." else (
             f", {m['latency']:.3g} ms" if m.get("latency") is not None else "")
-        progress.status(name, f"{v.describe()}: {kb(m['size'])} gzip, val {m['accuracy']:.2%}{lat}", 1.0)
+        progress.status(name, f"{v.describe(every=True)}: {kb(m['size'])} gzip, val {m['accuracy']:.2%}{lat}", 1.0)
     return tuple(values)

@@ -58,3 +58,8 @@ def test_recipe_text_is_the_chain_as_a_recipe():
     chain = [{"pass": "prune", "sparsity": 0.85, "epochs": 2}, {"pass": "ptq-int8", "calibration": 64}]
     rec = parse(space.recipe_text("trial-0001", chain))
     assert rec.variants[0].describe() == "prune(0.85) → ptq-int8(64)"
+    # a trial's description names every sampled parameter (a distill's width is not its primary parameter)
+    assert rec.variants[0].describe(every=True) == "prune(sparsity=0.85) → ptq-int8(calibration=64)"
+    student = parse(space.recipe_text("trial-0002", [{"pass": "distill", "width": 27, "temperature": 2.5213, "alpha": 0.4},
+                                                            {"pass": "qat", "epochs": 1}]))
+    assert student.variants[0].describe(every=True) == "distill(width=27, temperature=2.52, alpha=0.4) → qat(epochs=1, preserve=none)"
