@@ -178,6 +178,9 @@ def parse(text: str, path: str = "<recipe>") -> Recipe:
             raise RecipeError(f"recipe {path}: unknown setting {key!r}", f"known settings: {', '.join(SETTINGS)}, checks")
         if not isinstance(value, SETTINGS[key]) or isinstance(value, bool) or value < 0:
             raise RecipeError(f"recipe {path}: setting {key!r} must be a non-negative integer, not {value!r}")
+        if key == "student_epochs" and value < 1:
+            raise RecipeError(f"recipe {path}: setting 'student_epochs' must be at least 1, not {value!r}",
+                              "a distilled student needs at least one epoch")
     entries = doc.get("variant", [])
     if not isinstance(entries, list) or not entries:
         raise RecipeError(f"recipe {path} lists no variants", "add [[variant]] tables with name and chain")
@@ -200,11 +203,18 @@ def parse(text: str, path: str = "<recipe>") -> Recipe:
             raw = _raw_steps(entry.get("chain", []))
         except ValueError as exc:
             raise RecipeError(f"{where}: variant {name!r}: {exc}")
-        variants.append(VariantSpec(name, _validate_chain(raw, name, where), line))
+        variants.append(VariantSpec(name, _validate_chain(raw, name, where, _setting_defaults(settings)), line))
     return Recipe(path, variants, settings)
 
 
-def _validate_chain(raw, variant: str, where: str) -> list[Step]:
+def _setting_defaults(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Pass parameters a recipe's [settings] set for every step that does not give them itself."""
+    if "student_epochs" in settings:
+        return {"distill": {"epochs": settings["student_epochs"]}}
+    return {}
+
+
+def _validate_chain(raw, variant: str, where: str, defaults: dict[str, dict[str, Any]] | None = None) -> list[Step]:
     steps: list[Step] = []
     for idx, (pname, positional, named) in enumerate(raw):
         spec = lookup(pname)
@@ -231,8 +241,9 @@ def _validate_chain(raw, variant: str, where: str) -> list[Step]:
             raise RecipeError(f"{ctx}, parameter {family[0]!r}: it shapes the built-in student, not a student "
                               f"from a file ({params['student']})", f"drop {family[0]} or student")
         for key, p in spec.params.items():
-            if key not in params and p.default is not None:
-                params[key] = p.default
+            default = (defaults or {}).get(spec.name, {}).get(key, p.default)
+            if key not in params and default is not None:
+                params[key] = default
         steps.append(Step(spec.name, params))
     _check_order(steps, variant, where)
     return _resolve_auto(steps)

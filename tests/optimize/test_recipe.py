@@ -78,6 +78,17 @@ def test_recipe_level_errors():
         parse("[[variant]\n")
     with pytest.raises(RecipeError, match="unknown setting 'teacher_epoch'"):
         parse('[settings]\nteacher_epoch = 1\n[[variant]]\nname = "a"\n')
+    with pytest.raises(RecipeError, match="'student_epochs' must be at least 1"):
+        parse('[settings]\nstudent_epochs = 0\n[[variant]]\nname = "a"\n')
+
+
+def test_student_epochs_is_the_distill_steps_default():
+    rec = parse('[settings]\nstudent_epochs = 3\n[[variant]]\nname = "a"\nchain = ["distill(width=8)", "ptq-int8"]\n'
+                '[[variant]]\nname = "b"\nchain = ["distill(width=8, epochs=5)"]\n'
+                '[[variant]]\nname = "c"\nchain = ["prune(0.5)"]\n')
+    epochs = {v.name: v.chain[0].params["epochs"] for v in rec.variants}
+    assert epochs == {"a": 3, "b": 5, "c": 2}          # a step's own epochs win; other passes keep theirs
+    assert parse('[[variant]]\nname = "a"\nchain = ["distill"]\n').variants[0].chain[0].params["epochs"] == 8
 
 
 def test_missing_recipe_file(tmp_path):
