@@ -116,7 +116,7 @@ def _check_recipe(sp: Any, settings: dict[str, Any]) -> Any:
         for i, combo in enumerate(itertools.product(*[s.options() for s in fam.steps])):
             chain = [{"pass": name, **{k: d.extremes()[0] for k, d in s.params.items() if k in PASSES[name].params}}
                      for s, name in zip(fam.steps, combo) if name]
-            variants.append(variant_spec(f"{fam.name}-shape{i}", chain, f"{sp.path}, family {fam.name!r}"))
+            variants.append(variant_spec(f"{fam.name}-shape{i}", chain, f"{sp.path}, family {fam.name!r}", sp.settings))
     return Recipe(sp.path, variants, settings)
 
 

@@ -145,9 +145,13 @@ class Space:
         return lines
 
 
-def variant_spec(name: str, chain: list[dict[str, Any]], where: str = "search space") -> VariantSpec:
-    """A chain (recipe tables) as a validated VariantSpec, through the recipe parser itself."""
-    return parse_recipe(recipe_text(name, chain), where).variants[0]
+def variant_spec(name: str, chain: list[dict[str, Any]], where: str = "search space",
+                 settings: dict[str, Any] | None = None) -> VariantSpec:
+    """A chain (recipe tables) as a validated VariantSpec, through the recipe parser itself; the space's
+    ``student_epochs`` setting is the epochs of a distill step that gives none, as in a recipe."""
+    head = "" if not settings or "student_epochs" not in settings else \
+        f"[settings]\nstudent_epochs = {int(settings['student_epochs'])}\n\n"
+    return parse_recipe(head + recipe_text(name, chain), where).variants[0]
 
 
 def recipe_text(name: str, chain: list[dict[str, Any]]) -> str:
@@ -246,7 +250,7 @@ def _step(raw: Any, ctx: str) -> StepSpace:
     return StepSpace(tuple(passes), optional, params)
 
 
-def _check_chains(fam: Family, where: str) -> None:
+def _check_chains(fam: Family, where: str, settings: dict[str, Any]) -> None:
     """Every chain the family allows must be a legal recipe chain."""
     structures = list(itertools.product(*[s.options() for s in fam.steps]))
     total = 0
@@ -263,7 +267,7 @@ def _check_chains(fam: Family, where: str) -> None:
             chain = [{"pass": name, **{k: v for (i2, k), v in chosen.items() if i2 == i}}
                      for i, name in enumerate(combo) if name]
             try:
-                variant_spec(fam.name, chain, where)
+                variant_spec(fam.name, chain, where, settings)
             except RecipeError as exc:
                 shown = " → ".join(c["pass"] for c in chain) or "float32"
                 raise SpaceError(f"{where}: family {fam.name!r} allows an illegal chain {shown} "
@@ -290,9 +294,9 @@ def parse(text: str, path: str = "<space>") -> Space:
         if kind is None:
             raise SpaceError(f"search space {path}: unknown setting {key!r}", f"known settings: {', '.join(SETTINGS)}, checks")
         ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool) and value >= 0
-        if not ok or (key == "validation" and not 0 < value < 0.9):
+        if not ok or (key == "validation" and not 0 < value < 0.9) or (key == "student_epochs" and value < 1):
             raise SpaceError(f"search space {path}: setting {key!r} = {value!r} is out of range",
-                             "validation is a share between 0 and 0.9; the others are non-negative integers")
+                             "validation is a share between 0 and 0.9, student_epochs at least 1; the others are non-negative integers")
     entries = doc.get("family", [])
     if not isinstance(entries, list) or not entries:
         raise SpaceError(f"search space {path} is empty: it declares no [[family]]",
@@ -313,7 +317,7 @@ def parse(text: str, path: str = "<space>") -> Space:
             raise SpaceError(f"search space {path}: family {name!r}: chain must be a list of steps")
         steps = [_step(s, f"search space {path}: family {name!r}, step {i + 1}") for i, s in enumerate(chain)]
         fam = Family(name, steps)
-        _check_chains(fam, f"search space {path}")
+        _check_chains(fam, f"search space {path}", settings)
         families.append(fam)
     return Space(path, families, settings, text)
 

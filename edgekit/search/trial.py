@@ -169,7 +169,7 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
     family, chain = ctx.space.sample(trial)
     name = f"trial-{n:04d}"
     try:
-        v = variant_spec(name, chain, f"{ctx.space.path}, family {family!r}")
+        v = variant_spec(name, chain, f"{ctx.space.path}, family {family!r}", ctx.space.settings)
     except EdgekitError as exc:   # the space was checked; a sampled value the pass refuses is the trial's error
         trial.set_user_attr("error", exc.one_line())
         raise TrialFailed(exc.one_line()) from None

@@ -44,6 +44,7 @@ def test_a_sampled_chain_is_a_legal_recipe_chain():
     ('[[family]]\nname = "x"\nchain = []\n[[family]]\nname = "x"\nchain = []\n', "declared twice"),
     ('[[family]]\nname = "x"\nchain = [{ pass = "distill", width = { choices = [8, 8] } }]\n', "twice"),
     ("[[family]\n", "not valid TOML"),
+    ('[settings]\nstudent_epochs = 0\n[[family]]\nname = "x"\nchain = [{ pass = "distill" }]\n', "'student_epochs' = 0 is out of range"),
 ])
 def test_bad_spaces_are_one_line_errors(text, words):
     with pytest.raises(EdgekitError) as err:
@@ -63,3 +64,11 @@ def test_recipe_text_is_the_chain_as_a_recipe():
     student = parse(space.recipe_text("trial-0002", [{"pass": "distill", "width": 27, "temperature": 2.5213, "alpha": 0.4},
                                                             {"pass": "qat", "epochs": 1}]))
     assert student.variants[0].describe(every=True) == "distill(width=27, temperature=2.52, alpha=0.4) → qat(epochs=1, preserve=none)"
+
+
+def test_student_epochs_in_the_space_is_the_distill_steps_default():
+    sp = space.parse('[settings]\nstudent_epochs = 3\n[[family]]\nname = "s"\n'
+                     'chain = [{ pass = "distill", width = [8, 16] }, { pass = "ptq-int8" }]\n', "s.toml")
+    v = space.variant_spec("t", [{"pass": "distill", "width": 8}, {"pass": "ptq-int8"}], "s.toml", sp.settings)
+    assert v.chain[0].params["epochs"] == 3
+    assert space.variant_spec("t", [{"pass": "distill", "width": 8, "epochs": 5}], "s.toml", sp.settings).chain[0].params["epochs"] == 5
