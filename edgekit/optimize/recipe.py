@@ -49,8 +49,7 @@ class Step:
         ``distill(width=27, temperature=2.52)``, where the short label would say ``distill(2.52)``)."""
         spec = PASSES[self.name]
         if every:
-            given = {k: v for k, v in self.params.items()
-                     if k == spec.primary or k not in spec.params or spec.params[k].default != v}
+            given = {k: v for k, v in self.params.items() if k == spec.primary or spec.params[k].default != v}
             args = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in given.items())
             return f"{self.name}({args})" if args else self.name
         if spec.primary and spec.primary in self.params:
@@ -184,6 +183,7 @@ def parse(text: str, path: str = "<recipe>") -> Recipe:
     entries = doc.get("variant", [])
     if not isinstance(entries, list) or not entries:
         raise RecipeError(f"recipe {path} lists no variants", "add [[variant]] tables with name and chain")
+    defaults = _setting_defaults(settings)
     variants: list[VariantSpec] = []
     seen: set[str] = set()
     for entry in entries:
@@ -203,7 +203,7 @@ def parse(text: str, path: str = "<recipe>") -> Recipe:
             raw = _raw_steps(entry.get("chain", []))
         except ValueError as exc:
             raise RecipeError(f"{where}: variant {name!r}: {exc}")
-        variants.append(VariantSpec(name, _validate_chain(raw, name, where, _setting_defaults(settings)), line))
+        variants.append(VariantSpec(name, _validate_chain(raw, name, where, defaults), line))
     return Recipe(path, variants, settings)
 
 

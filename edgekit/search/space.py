@@ -149,15 +149,18 @@ def variant_spec(name: str, chain: list[dict[str, Any]], where: str = "search sp
                  settings: dict[str, Any] | None = None) -> VariantSpec:
     """A chain (recipe tables) as a validated VariantSpec, through the recipe parser itself; the space's
     ``student_epochs`` setting is the epochs of a distill step that gives none, as in a recipe."""
-    head = "" if not settings or "student_epochs" not in settings else \
-        f"[settings]\nstudent_epochs = {int(settings['student_epochs'])}\n\n"
-    return parse_recipe(head + recipe_text(name, chain), where).variants[0]
+    return parse_recipe(recipe_text(name, chain, settings), where).variants[0]
 
 
-def recipe_text(name: str, chain: list[dict[str, Any]]) -> str:
+CHAIN_SETTINGS = ("student_epochs",)   # space settings that shape a chain: the recipe's own setting of that name
+
+
+def recipe_text(name: str, chain: list[dict[str, Any]], settings: dict[str, Any] | None = None) -> str:
     """A one-variant recipe (TOML) for ``chain``: what a trial's chain would be as a hand-written recipe."""
+    given = {k: v for k, v in (settings or {}).items() if k in CHAIN_SETTINGS}
+    head = "".join(["[settings]\n", *(f"{k} = {_toml(v)}\n" for k, v in given.items()), "\n"]) if given else ""
     items = ", ".join("{ " + ", ".join(f"{_key(k)} = {_toml(v)}" for k, v in step.items()) + " }" for step in chain)
-    return f'[[variant]]\nname = {_toml(name)}\nchain = [{items}]\n'
+    return f'{head}[[variant]]\nname = {_toml(name)}\nchain = [{items}]\n'
 
 
 def _key(k: str) -> str:

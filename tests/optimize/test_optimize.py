@@ -299,9 +299,10 @@ def _short_default_recipe(path: Path) -> Path:
     """The shipped recipe's variants and chains as they are, its teacher and students trained for 2 epochs
     (800 images: training is not what this test measures; the chains, the default teacher and student are)."""
     import tomllib
-    from importlib import resources
 
-    doc = tomllib.loads((resources.files("edgekit.optimize.recipes") / "default.toml").read_text())
+    from edgekit.optimize.recipe import RecipeError, read_toml_file
+
+    doc = tomllib.loads(read_toml_file(None, "edgekit.optimize.recipes", "recipe", "--recipe", RecipeError)[0])
     assert set(doc) == {"settings", "variant"} and set(doc["settings"]) <= {"teacher_epochs", "student_epochs"}
     lines = ["[settings]", "teacher_epochs = 2", "student_epochs = 2", ""]
     for v in doc["variant"]:
@@ -320,11 +321,11 @@ def test_default_recipe_variants_all_load_in_tflite_runtime_2_14(tmp_path, small
                           for s in v.chain]) for v in recipe.variants]
 
     out = tmp_path / "out"
-    rec = _short_default_recipe(tmp_path / "default-short.toml")
-    assert chains(load(rec)) == chains(load(None))
+    rec, shipped = _short_default_recipe(tmp_path / "default-short.toml"), load(None)
+    assert chains(load(rec)) == chains(shipped)
     proc = run_edgekit("optimize", "--data", small_npz, "--recipe", rec, "--out", out, "--json", check=True)
     rows = json.loads(proc.stdout)["variants"]
-    assert [r["name"] for r in rows] == [v.name for v in load(None).variants]
+    assert [r["name"] for r in rows] == [v.name for v in shipped.variants]
     assert 8 <= len(rows) <= 12
     for row in rows:
         m = read_json(out / "variants" / row["name"] / "manifest.json")
