@@ -136,6 +136,12 @@ class Builder:
 
         return describe(self.p.base, self.p.base_key)
 
+    def trim_memo(self, keep: int) -> None:
+        """Forget all but the ``keep`` most recently trained Keras prefixes (a search keeps a few, so a
+        trial that repeats an earlier trial's prune or distill step with another export reuses it)."""
+        for key in list(self.memo)[: max(0, len(self.memo) - keep)]:
+            del self.memo[key]
+
     # ------------------------------------------------------------------------------------- keras
     def keras_chain(self, v: VariantSpec) -> tuple[Any, float, float]:
         """The Keras model after ``v``'s keras passes: (model, cumulative seconds, seconds spent now)."""
@@ -144,7 +150,8 @@ class Builder:
         for i in range(len(steps)):
             key = json.dumps([s.to_dict() for s in steps[: i + 1]], sort_keys=True)
             if key in self.memo:
-                model, seconds = self.memo[key]
+                model, seconds = self.memo.pop(key)   # re-inserted below: the most recently used last
+                self.memo[key] = (model, seconds)
                 continue
             t0 = time.monotonic()
             model = self._apply(v, steps[i], model)

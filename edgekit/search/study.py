@@ -99,7 +99,12 @@ def create_study(storage: Any, name: str, objectives: list[str], seed: int, tria
     # one worker's sampling is reproducible; several workers (or a resumed run) draw different points
     sampler_seed = int(sha256_json([seed, n_before, seed_salt])[:8], 16)
     # constraints come from Trial.set_constraint (one per budget limit; <= 0 is within budget)
-    sampler = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=max(4, min(10, trials // 4)))
+    # multivariate + group: a trial's parameters are drawn jointly, per group of parameters that occur
+    # together (a family and its optional steps): independent TPE draws each one alone and misses how they
+    # interact (a student's width with its epochs, sparsity with clusters). constant_liar: workers on one
+    # storage do not all draw the point the running trials are already trying.
+    sampler = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=max(4, min(10, trials // 4)),
+                                         multivariate=True, group=True, constant_liar=True)
     # one objective: Optuna's ThresholdPruner on the validation accuracy reported after the Keras passes;
     # several objectives (Optuna has no pruning there): the same threshold, checked in the trial itself
     pruner = (optuna.pruners.ThresholdPruner(lower=prune_below) if prune_below is not None and len(objectives) == 1

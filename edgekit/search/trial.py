@@ -25,6 +25,7 @@ from edgekit.digest import sha256_json
 from edgekit.errors import EdgekitError
 
 PRUNE_SLACK = 0.02     # export (int8) rarely costs more than 2 pt, QAT rarely wins more back
+MEMO_KEEP = 6          # Keras chain prefixes kept between trials (a few small models: a teacher is ~2 MB)
 BASELINE = "float32"
 
 
@@ -219,7 +220,7 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
         trial.set_user_attr("error", text[:500])
         raise TrialFailed(text) from None
     finally:
-        ctx.builder.memo.clear()   # every trial's chain differs: keep memory flat
+        ctx.builder.trim_memo(MEMO_KEEP)   # memory stays flat; a repeated prefix is not trained again
     cons = ctx.budget.constraints(m)
     if ev.suspect:   # NaN, constant, one class, no longer agreeing with the float parent: never on the front
         cons["suspect"] = 1.0
