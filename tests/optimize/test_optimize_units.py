@@ -135,3 +135,30 @@ def test_a_line_from_another_thread_is_not_swallowed_by_the_converter_sink(mode)
         assert "int8: built" in proc.stderr   # held until the sink was gone, then printed
     else:
         assert "int8: built" not in proc.stderr   # what happens without the lock: the line is lost
+
+
+# ---- chain prefixes kept between variants / trials ------------------------------------------------
+
+def test_a_kept_prefix_is_reused_and_the_least_recently_used_go_first(tmp_path):
+    """keras_chain trains a prefix it does not hold and reuses one it does; trim_memo keeps the most
+    recently used (a search keeps a few between trials)."""
+    from types import SimpleNamespace
+
+    from edgekit.optimize.chain import Builder, NoProgress
+
+    v = parse('[[variant]]\nname = "a"\nchain = ["prune(0.5)", "cluster(8)", "ptq-int8"]\n'
+              '[[variant]]\nname = "b"\nchain = ["prune(0.6)", "ptq-int8"]\n').variants
+    b = Builder(SimpleNamespace(), tmp_path, NoProgress())
+    b.base_model = "base"
+    trained = []
+    b._apply = lambda variant, step, model: trained.append(step.label()) or f"{model}+{step.label()}"
+    model, _, _ = b.keras_chain(v[0])
+    assert model == "base+prune(0.5)+cluster(8)" and trained == ["prune(0.5)", "cluster(8)"]
+    b.keras_chain(v[1])
+    assert trained[-1] == "prune(0.6)" and len(b.memo) == 3
+    b.trim_memo(2)                    # the oldest, prune(0.5), goes; its child cluster(8) stays
+    assert len(b.memo) == 2
+    b.keras_chain(v[0])               # prune(0.5) trains again, cluster(8) is reused as it was kept
+    assert trained[-1] == "prune(0.5)" and trained.count("cluster(8)") == 1
+    b.trim_memo(0)
+    assert b.memo == {}
