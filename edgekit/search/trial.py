@@ -8,7 +8,9 @@ training data (never the test set), sized from the exported file (gzip -9) and, 
 objective needs them, timed and measured on the device (:mod:`edgekit.search.device`).
 
 A trial whose Keras passes already leave it more than the accuracy budget (plus ``PRUNE_SLACK``) below
-the baseline on the validation split is pruned before its export (QAT training, conversion, device).
+the baseline on the validation split is pruned before its export (QAT training, conversion, device) —
+unless QAT follows a pass that was not fine-tuned (``cluster(epochs=0)``): QAT is then that pass's
+fine-tuning, and the model before it says nothing about the model after it.
 """
 
 from __future__ import annotations
@@ -142,6 +144,16 @@ def validate(ctx: Context, variant: Any) -> Any:
     return evaluation
 
 
+def judged_before_export(v: Any) -> bool:
+    """Whether the Keras model says what the variant will score: not when QAT fine-tunes a last Keras
+    pass that trained no epoch of its own (``prune → cluster(epochs=0) → qat``, PCQAT as the recipes
+    write it: the clusters' k-means without fine-tuning can stand far below what QAT makes of them)."""
+    if not v.keras_steps:
+        return False
+    untrained_last = v.keras_steps[-1].params.get("epochs", 1) == 0
+    return not (v.export is not None and v.export.name == "qat" and untrained_last)
+
+
 def prune_threshold(ctx: Context) -> float | None:
     """Validation accuracy below which a trial is hopeless after its Keras passes (None: no budget)."""
     if ctx.budget.max_accuracy_drop is None:
@@ -187,7 +199,7 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
     if progress is not None:
         progress.status(name, f"{family}: {v.describe(every=True)}", 0.0)
     try:
-        if v.keras_steps and ctx.budget.max_accuracy_drop is not None:
+        if judged_before_export(v) and ctx.budget.max_accuracy_drop is not None:
             model, _, _ = ctx.builder.keras_chain(v)
             acc = _keras_accuracy(model, ctx.plan.dataset)
             if len(ctx.budget.objectives) == 1:

@@ -57,3 +57,18 @@ def test_storage_urls_and_redaction(tmp_path):
     assert st.directions == [optuna.study.StudyDirection.MINIMIZE]
     with pytest.raises(EdgekitError, match="other objectives"):
         study_mod.create_study(storage, "s", ["accuracy"], seed=0, trials=4)
+
+
+def test_a_chain_is_judged_before_its_export_unless_qat_is_its_fine_tuning():
+    """The accuracy-budget pruning looks at the Keras model only when it says what the variant will score."""
+    from edgekit.optimize.recipe import parse
+    from edgekit.search.trial import judged_before_export
+
+    chains = {"ptq": '["ptq-int8"]', "prune-ptq": '["prune(0.8)", "ptq-int8"]', "prune-qat": '["prune(0.8)", "qat"]',
+              "pcqat": '"prune(0.8) -> cluster(16, epochs=0) -> qat"',
+              "pc1qat": '"prune(0.8) -> cluster(16, epochs=1) -> qat"',
+              "pc0ptq": '"prune(0.8) -> cluster(16, epochs=0) -> ptq-int8"'}
+    rec = parse("".join(f'[[variant]]\nname = "{n}"\nchain = {c}\n' for n, c in chains.items()))
+    judged = {v.name: judged_before_export(v) for v in rec.variants}
+    assert judged == {"ptq": False, "prune-ptq": True, "prune-qat": True, "pcqat": False, "pc1qat": True,
+                      "pc0ptq": True}
