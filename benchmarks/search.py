@@ -105,8 +105,11 @@ def main() -> int:
     console.print(curve)
 
     sbase = doc["baseline"]
-    tested = [r for r in doc["front"] if r.get("test_drop") is not None and r["test_drop"] <= budget + 1e-12]
-    sbest = min(tested, key=lambda r: r["metrics"][key]) if tested else None
+    tested = [r for r in doc["front"] if r.get("test_drop") is not None]
+    within = [r for r in tested if r["test_drop"] <= budget + 1e-12]
+    sbest = min(within, key=lambda r: r["metrics"][key]) if within else None
+    # the validation winners the test set put over budget are shown too, marked: a miss has its numbers
+    missed = sorted((r for r in tested if r not in within), key=lambda r: r["metrics"][key])
     side = Table(title=f"side by side at the same budget (test accuracy within {budget * 100:g} pt of each side's float32)")
     for col in ("side", "variant", "chain", "gzip", "× smaller than float32", "test acc", "drop pt", "est. latency"):
         side.add_column(col, justify="left" if col in ("side", "variant", "chain") else "right")
@@ -121,10 +124,11 @@ def main() -> int:
                      f"{rb['gzip'] / rbest['gzip']:.1f}", f"{rbest['test']:.2%}", f"{rbest['drop'] * 100:.2f}", lat(rbest["latency"]))
     side.add_row("search", "float32", "float32", f"{sbase['size'] / 1000:.1f} kB", "1.0",
                  f"{sbase['test_accuracy']:.2%}" if sbase.get("test_accuracy") is not None else "—", "0.00", lat(sbase.get("latency")))
-    if sbest:
-        m = sbest["metrics"]
-        side.add_row("search", sbest["variant"], sbest["description"], f"{m['size'] / 1000:.1f} kB",
-                     f"{sbase['size'] / m['size']:.1f}", f"{sbest['test_accuracy']:.2%}", f"{sbest['test_drop'] * 100:.2f}",
+    for r in ([sbest] if sbest else []) + missed:
+        m = r["metrics"]
+        over = "" if r is sbest else " (over budget on test)"
+        side.add_row("search", r["variant"] + over, r["description"], f"{m['size'] / 1000:.1f} kB",
+                     f"{sbase['size'] / m['size']:.1f}", f"{r['test_accuracy']:.2%}", f"{r['test_drop'] * 100:.2f}",
                      lat(m.get("latency")))
     console.print(side)
 
@@ -140,7 +144,9 @@ def main() -> int:
         q = sbest["metrics"]["latency"] / sbase["latency"]
         checks.append(("search best est. latency ≤ 1/4 of float32's, test within budget", q <= 0.25, f"{q:.3f} of float32's"))
     if not sbest:
-        checks.append(("a front member within budget on the test set", False, "none"))
+        detail = "; ".join(f"{r['variant']} {r['test_drop'] * 100:.2f} pt below float32 on test "
+                           f"({(r['metrics']['accuracy'] - sbase['accuracy']) * 100:+.2f} pt on validation)" for r in missed)
+        checks.append(("a front member within budget on the test set", False, detail or "none"))
     for name, ok, detail in checks:
         console.print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}", markup=False)
     console.print(f"{doc['finished']} trials, {doc['seconds']:.0f} s of search in this run; study {doc['study']}",
