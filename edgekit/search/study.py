@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import socket
@@ -143,7 +144,11 @@ def recover_killed(study: Any) -> list[int]:
                 study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
             except Exception:   # another worker got there first
                 continue
-            retry(study, study._storage.get_trial(t._trial_id))
+            # the retry copies the trial's user attributes into the queued one: all but the kill, which the
+            # re-run would otherwise carry into search.json and the report when it completes
+            dead = copy.copy(study._storage.get_trial(t._trial_id))
+            dead.user_attrs = {k: v for k, v in dead.user_attrs.items() if k != "error"}
+            retry(study, dead)
             failed.append(t.number)
     return failed
 

@@ -83,6 +83,7 @@ def test_killed_search_resumes_with_the_remaining_trials_only(tmp_path, tiny_mod
     assert killed.state.name == "FAIL" and "killed" in killed.user_attrs["error"]
     retried = [t for t in counted if t.number > killed_number and t.params == killed.params]
     assert retried, "the killed trial's parameters were not run again"
+    assert all("error" not in t.user_attrs for t in retried)  # the re-run does not inherit the kill
     keys = [t.user_attrs["chain_key"] for t in counted]
     assert len(keys) == len(set(keys))
 
