@@ -63,7 +63,7 @@ def search(
     out: Path = typer.Option(Path("out"), "--out", help="Output directory: OUT/variants, OUT/search.sqlite, OUT/search.json."),
     space: Optional[Path] = typer.Option(None, "--space", help="Search space TOML (default: the built-in space)."),
     objective: List[str] = typer.Option(["size"], "--objective", help="size | latency | memory | accuracy; repeat (or comma-separate) for a Pareto front."),
-    max_accuracy_drop: str = typer.Option("1pp", "--max-accuracy-drop", help="Budget vs float32 on the validation split: 1pp, 0.5%, 0.01 (absolute). 'none' for no limit."),
+    max_accuracy_drop: str = typer.Option("1pp", "--max-accuracy-drop", help="Budget vs float32: 1pp, 0.5%, 0.01 (absolute). Trials must meet it less the space's accuracy_margin (0.3 pt by default) on the validation split. 'none' for no limit."),
     max_size: Optional[str] = typer.Option(None, "--max-size", help="Budget on the gzip -9 size of the .tflite: 100kB, 1.5MB."),
     max_latency: Optional[str] = typer.Option(None, "--max-latency", help="Budget on latency: 20ms (est. on the emulated device, measured with --device)."),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Budget on the runner's peak memory on the device: 64MiB."),

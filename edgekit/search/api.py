@@ -163,6 +163,7 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
     if timeout is not None and timeout <= 0:
         raise EdgekitError(f"--timeout {timeout!r} must be positive")
     sp = space if isinstance(space, space_mod.Space) else space_mod.load(space)
+    budget.margin = sp.accuracy_margin
     out = Path(out)
     from edgekit.optimize.plan import check_writable
 
@@ -211,7 +212,7 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
         base_m.update(measurer.measure(base_variant))
     ctx.baseline_metrics = base_m
 
-    st = study_mod.create_study(rdb, name, budget.objectives, seed, trials,
+    st = study_mod.create_study(rdb, name, budget.objectives, seed, trials, families=[f.name for f in sp.families],
                                 seed_salt="" if storage is None else study_mod.worker_id(),
                                 prune_below=trial_mod.prune_threshold(ctx))
     st.set_user_attr("baseline", {"worker": study_mod.worker_id(), **base_m})

@@ -27,7 +27,8 @@ from edgekit.digest import sha256_json
 from edgekit.errors import EdgekitError
 
 PRUNE_SLACK = 0.02     # export (int8) rarely costs more than 2 pt, QAT rarely wins more back
-MEMO_KEEP = 6          # Keras chain prefixes kept between trials (a few small models: a teacher is ~2 MB)
+MEMO_KEEP = 10         # Keras chain prefixes kept between trials (small models: a teacher is ~2 MB); the
+                       # default space's six student widths fit, so each student trains once per worker
 BASELINE = "float32"
 
 
@@ -40,6 +41,15 @@ class Budget:
     max_size: int | None = None                 # bytes, gzip -9 of the .tflite
     max_latency: float | None = None            # ms (est. on the emulated device, measured on a phone)
     max_memory: float | None = None             # MiB, peak of the runner process on the device
+    margin: float = 0.0                         # held back from the accuracy budget on the validation split
+
+    @property
+    def validation_drop(self) -> float | None:
+        """The accuracy budget a trial must meet on the validation split: the user's, less the margin that
+        covers the validation winner's curse (at most half the budget)."""
+        if self.max_accuracy_drop is None:
+            return None
+        return self.max_accuracy_drop - min(self.margin, self.max_accuracy_drop / 2)
 
     @property
     def needs_device(self) -> bool:
@@ -57,7 +67,7 @@ class Budget:
         """Optuna constraint values (<= 0 feasible), one per limit given, in the same units as the limit."""
         out: dict[str, float] = {}
         if self.max_accuracy_drop is not None:
-            out["accuracy_drop"] = m["drop"] - self.max_accuracy_drop
+            out["accuracy_drop"] = m["drop"] - self.validation_drop
         if self.max_size is not None:
             out["size"] = float(m["size"] - self.max_size)
         if self.max_latency is not None:
@@ -68,7 +78,8 @@ class Budget:
 
     def as_dict(self) -> dict[str, Any]:
         return {"objectives": list(self.objectives), "max_accuracy_drop": self.max_accuracy_drop,
-                "max_size": self.max_size, "max_latency": self.max_latency, "max_memory": self.max_memory}
+                "max_size": self.max_size, "max_latency": self.max_latency, "max_memory": self.max_memory,
+                "margin": self.margin}
 
 
 class Duplicate(Exception):
@@ -209,7 +220,7 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
                 hopeless = acc < prune_threshold(ctx)
             if hopeless:
                 trial.set_user_attr("metrics", {"accuracy": acc, "drop": ctx.val_accuracy - acc})
-                trial.set_constraint("accuracy_drop", ctx.val_accuracy - acc - ctx.budget.max_accuracy_drop)
+                trial.set_constraint("accuracy_drop", ctx.val_accuracy - acc - ctx.budget.validation_drop)
                 trial.set_user_attr("pruned", f"validation accuracy {acc:.2%} after {' → '.join(s.label() for s in v.keras_steps)}")
                 raise optuna.TrialPruned()
         variant, ok, reason, seconds = build_and_write(ctx, v, n)

@@ -45,6 +45,7 @@ def test_a_sampled_chain_is_a_legal_recipe_chain():
     ('[[family]]\nname = "x"\nchain = [{ pass = "distill", width = { choices = [8, 8] } }]\n', "twice"),
     ("[[family]\n", "not valid TOML"),
     ('[settings]\nstudent_epochs = 0\n[[family]]\nname = "x"\nchain = [{ pass = "distill" }]\n', "'student_epochs' = 0 is out of range"),
+    ('[settings]\naccuracy_margin = 0.5\n[[family]]\nname = "x"\nchain = []\n', "'accuracy_margin' = 0.5 is out of range"),
 ])
 def test_bad_spaces_are_one_line_errors(text, words):
     with pytest.raises(EdgekitError) as err:

@@ -72,3 +72,40 @@ def test_a_chain_is_judged_before_its_export_unless_qat_is_its_fine_tuning():
     judged = {v.name: judged_before_export(v) for v in rec.variants}
     assert judged == {"ptq": False, "prune-ptq": True, "prune-qat": True, "pcqat": False, "pc1qat": True,
                       "pc0ptq": True}
+
+
+def test_the_accuracy_budget_holds_back_the_margin_on_the_validation_split():
+    """A trial 0.8 pt below float32 on validation is over a 1-pt budget with the 0.3-pt margin; the margin
+    never takes more than half the budget."""
+    from edgekit.search import space
+    from edgekit.search.trial import Budget
+
+    sp = space.load(None)
+    assert sp.accuracy_margin == 0.003
+    assert space.parse('[[family]]\nname = "x"\nchain = []\n').accuracy_margin == space.DEFAULT_MARGIN
+    assert space.parse('[settings]\naccuracy_margin = 0\n[[family]]\nname = "x"\nchain = []\n').accuracy_margin == 0
+    b = Budget(["size"], max_accuracy_drop=0.01, margin=sp.accuracy_margin)
+    assert abs(b.validation_drop - 0.007) < 1e-12
+    assert b.constraints({"drop": 0.008})["accuracy_drop"] > 0
+    assert b.constraints({"drop": 0.0065})["accuracy_drop"] <= 0
+    assert Budget(["size"], max_accuracy_drop=0.004, margin=0.003).validation_drop == 0.002
+    assert Budget(["size"], max_accuracy_drop=None, margin=0.003).constraints({"drop": 0.5}) == {}
+
+
+def test_a_new_study_gives_every_family_one_of_its_first_trials(tmp_path):
+    storage = study_mod.open_storage(f"sqlite:///{tmp_path / 's.sqlite'}")
+    fams = ["pruned", "clustered", "student"]
+    st = study_mod.create_study(storage, "s", ["size"], seed=0, trials=20, families=fams)
+    firsts = []
+    for _ in range(4):
+        t = st.ask()
+        firsts.append(t.suggest_categorical("family", fams))
+        st.tell(t, 1.0)
+    assert firsts[:3] == fams                           # queued, in order; the fourth is the sampler's
+    # re-opened (a resumed run, a second worker): nothing queued again
+    again = study_mod.create_study(storage, "s", ["size"], seed=0, trials=20, families=fams)
+    assert not [t for t in again.get_trials(deepcopy=False) if t.state == TrialState.WAITING]
+    assert len(again.get_trials(deepcopy=False)) == 4
+    # one family: nothing to balance
+    one = study_mod.create_study(storage, "o", ["size"], seed=0, trials=20, families=["pruned"])
+    assert one.get_trials(deepcopy=False) == []
