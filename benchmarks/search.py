@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/search.py [--out out/bench-search] [--objective size|latency] [--trials 40]
     .venv/bin/python benchmarks/search.py --quick          # 3,000 training images, 6 trials: minutes
+    .venv/bin/python benchmarks/search.py --trials 40 --val-vs-test   # and every trial's test drop (analysis)
 
 Runs, in one invocation: the default recipe (``ek.optimize``, variants reused when up to date) and
 the search (``ek.search``, the study in OUT/search/search.sqlite resumed when present), then prints
@@ -70,6 +71,9 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=None, help="default 40 (6 with --quick)")
     ap.add_argument("--max-accuracy-drop", default="1pp")
     ap.add_argument("--quick", action="store_true", help="3,000 training / 1,000 test images, 6 trials")
+    ap.add_argument("--val-vs-test", action="store_true",
+                    help="also evaluate every completed trial within 3 pt on the test set (analysis only: printed, "
+                         "never written, never seen by the search) — how validation drops carry to test")
     args = ap.parse_args()
     trials = args.trials or (6 if args.quick else 40)
     console = Console(width=150)
@@ -147,11 +151,46 @@ def main() -> int:
         detail = "; ".join(f"{r['variant']} {r['test_drop'] * 100:.2f} pt below float32 on test "
                            f"({(r['metrics']['accuracy'] - sbase['accuracy']) * 100:+.2f} pt on validation)" for r in missed)
         checks.append(("a front member within budget on the test set", False, detail or "none"))
+    if args.val_vs_test:
+        _val_vs_test(out / args.objective, doc, data, budget, key, unit, console)
     for name, ok, detail in checks:
         console.print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}", markup=False)
     console.print(f"{doc['finished']} trials, {doc['seconds']:.0f} s of search in this run; study {doc['study']}",
                   markup=False)
     return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def _val_vs_test(out: Path, doc: dict, data, budget: float, key: str, unit, console: Console) -> None:
+    """Every completed trial within 3 pt on validation, evaluated on the test set: the validation drop
+    against the test drop (the winner's curse the search's accuracy margin is there for)."""
+    import numpy as np
+
+    from edgekit.optimize.data import load_data
+    from edgekit.optimize.evaluate import evaluate
+    from edgekit.optimize.plan import DEFAULT_DATA
+
+    full = data if data is not None else load_data(DEFAULT_DATA)
+    base, base_out = evaluate(out / "variants" / "float32" / "model.tflite", full, baseline=None)
+    margin = min((doc["budget"].get("margin") or 0.0), budget / 2)
+    table = Table(title="analysis only: validation drop vs test drop, completed trials within 3 pt on validation")
+    for col in ("trial", "chain", key, "val drop", "test drop", "within on val (margin)", "within on test"):
+        table.add_column(col, justify="left" if col == "chain" else "right")
+    diffs = []
+    for t in sorted(doc["trials"], key=lambda t: t["number"]):
+        m = t.get("metrics") or {}
+        if t.get("state") != "complete" or m.get("drop") is None or m["drop"] > 0.03 or not t.get("variant"):
+            continue
+        ev, _ = evaluate(out / "variants" / t["variant"] / "model.tflite", full, baseline="float32", baseline_outputs=base_out)
+        test_drop = base.accuracy - ev.accuracy
+        diffs.append(test_drop - m["drop"])
+        table.add_row(str(t["number"]), str(t.get("description")), unit(m[key]) if m.get(key) is not None else "—",
+                      f"{m['drop'] * 100:.2f}", f"{test_drop * 100:.2f}", "yes" if t.get("feasible") else "no",
+                      "yes" if test_drop <= budget + 1e-12 else "no")
+    console.print(table)
+    if len(diffs) > 1:
+        d = np.array(diffs) * 100
+        console.print(f"test drop − validation drop over {len(d)} trials: {d.mean():+.2f} ± {d.std(ddof=1):.2f} pt "
+                      f"(the search's margin: {margin * 100:.2g} pt)", markup=False)
 
 
 if __name__ == "__main__":
