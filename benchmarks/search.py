@@ -171,7 +171,9 @@ def _val_vs_test(out: Path, doc: dict, data, budget: float, key: str, unit, cons
 
     full = data if data is not None else load_data(DEFAULT_DATA)
     base, base_out = evaluate(out / "variants" / "float32" / "model.tflite", full, baseline=None)
-    margin = min((doc["budget"].get("margin") or 0.0), budget / 2)
+    from edgekit.search.trial import Budget
+
+    margin = budget - Budget(**doc["budget"]).validation_drop
     table = Table(title="analysis only: validation drop vs test drop, completed trials within 3 pt on validation")
     for col in ("trial", "chain", key, "val drop", "test drop", "within on val (margin)", "within on test"):
         table.add_column(col, justify="left" if col == "chain" else "right")

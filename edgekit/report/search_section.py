@@ -114,10 +114,13 @@ def svg_curve(doc: dict[str, Any]) -> str:
 def _budget_text(b: dict[str, Any]) -> str:
     parts = []
     if b.get("max_accuracy_drop") is not None:
-        margin = min(b.get("margin") or 0.0, b["max_accuracy_drop"] / 2)
+        from edgekit.search.trial import Budget
+
+        on_val = Budget(**b).validation_drop    # search.json's budget is Budget.as_dict (no margin before 2026-12-07)
+        margin = b["max_accuracy_drop"] - on_val
         parts.append(f"accuracy drop ≤ {b['max_accuracy_drop'] * 100:g} pt"
-                     + (f" (≤ {(b['max_accuracy_drop'] - margin) * 100:.3g} pt on the validation split: "
-                        f"{margin * 100:.3g} pt margin)" if margin else ""))
+                     + (f" (≤ {on_val * 100:.3g} pt on the validation split: {margin * 100:.3g} pt margin)"
+                        if margin else ""))
     if b.get("max_size") is not None:
         parts.append(f"gzip size ≤ {b['max_size'] / 1000:g} kB")
     if b.get("max_latency") is not None:

@@ -90,6 +90,12 @@ def test_the_accuracy_budget_holds_back_the_margin_on_the_validation_split():
     assert b.constraints({"drop": 0.0065})["accuracy_drop"] <= 0
     assert Budget(["size"], max_accuracy_drop=0.004, margin=0.003).validation_drop == 0.002
     assert Budget(["size"], max_accuracy_drop=None, margin=0.003).constraints({"drop": 0.5}) == {}
+    # the report says both numbers; a search.json from before the margin has none
+    from edgekit.report.search_section import _budget_text
+
+    assert _budget_text(b.as_dict()) == "accuracy drop ≤ 1 pt (≤ 0.7 pt on the validation split: 0.3 pt margin)"
+    old = {k: v for k, v in b.as_dict().items() if k != "margin"}
+    assert _budget_text(old) == "accuracy drop ≤ 1 pt"
 
 
 def test_a_new_study_gives_every_family_one_of_its_first_trials(tmp_path):
