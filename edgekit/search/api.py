@@ -268,7 +268,7 @@ def _loop(ctx: Any, st: Any, trials: int, timeout: float | None, t_start: float,
     from edgekit.search import study as study_mod
     from edgekit.search.trial import Duplicate, Surplus, TrialFailed, run_trial
 
-    dups = 0
+    sampling = study_mod.Sampling(st, seed=len(st.get_trials(deepcopy=False)))
     while study_mod.finished(st) < trials:
         if timeout is not None and time.monotonic() - t_start >= timeout:
             notes.append(f"--timeout reached after {study_mod.finished(st)} finished trials")
@@ -284,14 +284,13 @@ def _loop(ctx: Any, st: Any, trials: int, timeout: float | None, t_start: float,
             # the last trials run elsewhere: wait for them (a dead worker's is failed and queued again)
             _wait_for_others(st, ctx)
             continue
+        if not sampling.record("duplicate_of" in t.user_attrs):
+            notes.append(f"the space has no untried points left ({study_mod.RANDOM_TRIES} random draws in a row "
+                         "were all tried)")
+            shown.note(notes[-1])
+            break
         if "duplicate_of" in t.user_attrs:
-            dups += 1
-            if dups >= 25:
-                notes.append("the space has no untried points left (25 samples in a row were duplicates)")
-                shown.note(notes[-1])
-                break
             continue
-        dups = 0
         shown.done(f"trial-{t.number:04d}", summary.trial_line(t, st, ctx))
         summary.write(ctx.out, st, ctx, time.monotonic() - t_start)
 

@@ -115,3 +115,37 @@ def test_a_new_study_gives_every_family_one_of_its_first_trials(tmp_path):
     # one family: nothing to balance
     one = study_mod.create_study(storage, "o", ["size"], seed=0, trials=20, families=["pruned"])
     assert one.get_trials(deepcopy=False) == []
+
+
+def test_a_sampler_stuck_on_a_tried_point_gives_way_to_random_draws_until_the_space_is_exhausted():
+    from edgekit.search import space
+
+    sp = space.parse('[[family]]\nname = "q"\nchain = [{ pass = ["ptq-dynamic", "ptq-float16", "ptq-int8"], '
+                     'calibration = { choices = [64, 256] } }]\n')
+    points = {"ptq-dynamic", "ptq-float16", "ptq-int8/64", "ptq-int8/256"}
+    # TPE settled on one point: it proposes it every time
+    stuck = optuna.samplers.PartialFixedSampler({"q.0.pass": "ptq-float16"}, optuna.samplers.TPESampler(seed=0))
+    st = optuna.create_study(sampler=stuck)
+    sampling = study_mod.Sampling(st, seed=0)
+    tried: set[str] = set()
+    draws = dups = 0
+    while True:
+        t = st.ask()
+        _, chain = sp.sample(t)
+        step = chain[0]
+        point = step["pass"] + (f"/{step['calibration']}" if step["pass"] == "ptq-int8" else "")
+        draws += 1
+        dup = point in tried
+        if dup:
+            dups += 1
+            st.tell(t, state=TrialState.FAIL)
+        else:
+            tried.add(point)
+            st.tell(t, 1.0)
+        if not sampling.record(dup):
+            break
+        # after a new point the guided sampler draws again; after a duplicate, the random one
+        assert st.sampler is (sampling.random if dup else stuck)
+        assert draws < 500
+    assert tried == points                  # the stuck sampler alone would never have left ptq-float16
+    assert sampling.misses == study_mod.RANDOM_TRIES
