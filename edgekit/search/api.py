@@ -284,7 +284,7 @@ def _loop(ctx: Any, st: Any, trials: int, timeout: float | None, t_start: float,
             # the last trials run elsewhere: wait for them (a dead worker's is failed and queued again)
             _wait_for_others(st, ctx)
             continue
-        if not sampling.record("duplicate_of" in t.user_attrs):
+        if not sampling.record("duplicate_of" in t.user_attrs, t.params.get("family")):
             notes.append(f"the space has no untried points left ({study_mod.RANDOM_TRIES} random draws in a row "
                          "were all tried)")
             shown.note(notes[-1])

@@ -18,12 +18,14 @@ import os
 import re
 import socket
 import time
+import warnings
 from typing import Any, Iterable
 
 from edgekit.errors import EdgekitError
 
 HEARTBEAT_S = 15
 GRACE_S = 60
+FAMILY_TRIES = 10      # draws in a row in TPE's family that all repeat a tried point: the family is random too
 RANDOM_TRIES = 50      # random draws in a row that all repeat a tried point: the space is exhausted
 DIRECTIONS = {"size": "minimize", "latency": "minimize", "memory": "minimize", "accuracy": "maximize"}
 
@@ -126,10 +128,13 @@ def create_study(storage: Any, name: str, objectives: list[str], seed: int, tria
 
 class Sampling:
     """The sampler of the next draw. TPE proposes a point already tried once it has settled on it (a family
-    of few points, ties in the objective) and, told nothing new, proposes it again: after a duplicate the
-    next draws are random until one is new, then TPE again. The space counts as exhausted only after
-    RANDOM_TRIES random draws in a row were all tried (2026-12-07: a latency search stopped after 11
-    trials, TPE having proposed one quantised chain 25 times in a row)."""
+    of few points, ties in the objective) and, told nothing new, proposes it again. After a duplicate the
+    next draw stays in the family TPE chose, its other parameters random; after FAMILY_TRIES such draws
+    in a row that were all tried, the family too is random; after a new point, TPE again. The space
+    counts as exhausted after RANDOM_TRIES fully random draws in a row that were all tried (2026-12-07: a
+    latency search stopped after 11 of 40 trials, TPE having proposed one quantised chain 25 times in a
+    row; with fully random draws after a duplicate, TPE's next proposals in the student family were
+    duplicates again and the random ones went mostly to other families)."""
 
     def __init__(self, study: Any, seed: int) -> None:
         import optuna
@@ -137,17 +142,31 @@ class Sampling:
         self.study = study
         self.guided = study.sampler
         self.random = optuna.samplers.RandomSampler(seed=seed)
-        self.misses = 0   # random draws in a row that were duplicates
+        self.family_random = optuna.samplers.RandomSampler(seed=seed + 1)
+        self.family: str | None = None
+        self.in_family = 0   # draws in a row within TPE's family that were duplicates
+        self.misses = 0      # fully random draws in a row that were duplicates
 
-    def record(self, duplicate: bool) -> bool:
-        """After a draw: False once the space looks exhausted."""
+    def record(self, duplicate: bool, family: str | None = None) -> bool:
+        """After a draw (``family``: the one it drew): False once the space looks exhausted."""
+        import optuna
+
         if not duplicate:
-            self.misses = 0
+            self.in_family = self.misses = 0
             self.study.sampler = self.guided
             return True
-        if self.study.sampler is self.random:
+        if self.study.sampler is self.guided:
+            self.family = family
+        elif self.study.sampler is self.random:
             self.misses += 1
-        self.study.sampler = self.random
+        else:
+            self.in_family += 1
+        if self.family is not None and self.in_family < FAMILY_TRIES:
+            with warnings.catch_warnings():   # experimental since Optuna 2.4, unchanged since
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self.study.sampler = optuna.samplers.PartialFixedSampler({"family": self.family}, self.family_random)
+        else:
+            self.study.sampler = self.random
         return self.misses < RANDOM_TRIES
 
 

@@ -121,31 +121,34 @@ def test_a_sampler_stuck_on_a_tried_point_gives_way_to_random_draws_until_the_sp
     from edgekit.search import space
 
     sp = space.parse('[[family]]\nname = "q"\nchain = [{ pass = ["ptq-dynamic", "ptq-float16", "ptq-int8"], '
-                     'calibration = { choices = [64, 256] } }]\n')
-    points = {"ptq-dynamic", "ptq-float16", "ptq-int8/64", "ptq-int8/256"}
+                     'calibration = { choices = [64, 256] } }]\n'
+                     '[[family]]\nname = "c"\nchain = [{ pass = "cluster", clusters = { choices = [4, 8] } }, '
+                     '{ pass = "ptq-float16" }]\n')
+    q_points = {"ptq-dynamic", "ptq-float16", "ptq-int8/64", "ptq-int8/256"}
     # TPE settled on one point: it proposes it every time
-    stuck = optuna.samplers.PartialFixedSampler({"q.0.pass": "ptq-float16"}, optuna.samplers.TPESampler(seed=0))
+    stuck = optuna.samplers.PartialFixedSampler({"family": "q", "q.0.pass": "ptq-float16"},
+                                                optuna.samplers.TPESampler(seed=0))
     st = optuna.create_study(sampler=stuck)
     sampling = study_mod.Sampling(st, seed=0)
-    tried: set[str] = set()
-    draws = dups = 0
+    tried: list[str] = []
+    draws = 0
     while True:
         t = st.ask()
-        _, chain = sp.sample(t)
+        family, chain = sp.sample(t)
         step = chain[0]
-        point = step["pass"] + (f"/{step['calibration']}" if step["pass"] == "ptq-int8" else "")
+        point = family + ":" + step["pass"] + (f"/{step['calibration']}" if step["pass"] == "ptq-int8" else "") + (
+            f"/{step['clusters']}" if family == "c" else "")
         draws += 1
         dup = point in tried
-        if dup:
-            dups += 1
-            st.tell(t, state=TrialState.FAIL)
-        else:
-            tried.add(point)
-            st.tell(t, 1.0)
-        if not sampling.record(dup):
+        st.tell(t, state=TrialState.FAIL) if dup else st.tell(t, 1.0)
+        if not dup:
+            tried.append(point)
+        if not sampling.record(dup, family):
             break
-        # after a new point the guided sampler draws again; after a duplicate, the random one
-        assert st.sampler is (sampling.random if dup else stuck)
+        # after a new point the guided sampler draws again; after a duplicate, a random one
+        assert (st.sampler is stuck) == (not dup)
         assert draws < 500
-    assert tried == points                  # the stuck sampler alone would never have left ptq-float16
+    assert len(tried) == 6                  # the stuck sampler alone would never have left q:ptq-float16
+    # the family TPE chose is explored before the others: every point of q comes before any of c
+    assert {p.split(":", 1)[1] for p in tried[:4]} == q_points
     assert sampling.misses == study_mod.RANDOM_TRIES
