@@ -173,7 +173,7 @@ def _val_vs_test(out: Path, doc: dict, data, budget: float, key: str, unit, cons
     base, base_out = evaluate(out / "variants" / "float32" / "model.tflite", full, baseline=None)
     from edgekit.search.trial import Budget
 
-    margin = budget - Budget(**doc["budget"]).validation_drop
+    margin = Budget(**doc["budget"]).held_back
     table = Table(title="analysis only: validation drop vs test drop, completed trials within 3 pt on validation")
     for col in ("trial", "chain", key, "val drop", "test drop", "within on val (margin)", "within on test"):
         table.add_column(col, justify="left" if col == "chain" else "right")

@@ -116,11 +116,10 @@ def _budget_text(b: dict[str, Any]) -> str:
     if b.get("max_accuracy_drop") is not None:
         from edgekit.search.trial import Budget
 
-        on_val = Budget(**b).validation_drop    # search.json's budget is Budget.as_dict (no margin before 2026-12-07)
-        margin = b["max_accuracy_drop"] - on_val
+        budget = Budget(**b)    # search.json's budget is Budget.as_dict (no margin before 2026-12-07)
         parts.append(f"accuracy drop ≤ {b['max_accuracy_drop'] * 100:g} pt"
-                     + (f" (≤ {on_val * 100:.3g} pt on the validation split: {margin * 100:.3g} pt margin)"
-                        if margin else ""))
+                     + (f" (≤ {budget.validation_drop * 100:.3g} pt on the validation split: "
+                        f"{budget.held_back * 100:.3g} pt margin)" if budget.held_back else ""))
     if b.get("max_size") is not None:
         parts.append(f"gzip size ≤ {b['max_size'] / 1000:g} kB")
     if b.get("max_latency") is not None:

@@ -44,12 +44,17 @@ class Budget:
     margin: float = 0.0                         # held back from the accuracy budget on the validation split
 
     @property
+    def held_back(self) -> float:
+        """The margin as applied: at most half the accuracy budget (none without one)."""
+        return 0.0 if self.max_accuracy_drop is None else min(self.margin, self.max_accuracy_drop / 2)
+
+    @property
     def validation_drop(self) -> float | None:
         """The accuracy budget a trial must meet on the validation split: the user's, less the margin that
-        covers the validation winner's curse (at most half the budget)."""
+        covers the validation winner's curse."""
         if self.max_accuracy_drop is None:
             return None
-        return self.max_accuracy_drop - min(self.margin, self.max_accuracy_drop / 2)
+        return self.max_accuracy_drop - self.held_back
 
     @property
     def needs_device(self) -> bool:
