@@ -103,7 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread: leave signals alone
         old = {}
     try:
-        rc = _main(argv)
+        try:
+            rc = _main(argv)
+        except Exception:
+            if _STOPPED:   # the interrupt, raised inside code that turned it into another error
+                return _interrupted(_STOPPED[0])   # (TensorFlow's tf_stack: "Concurrent access?")
+            raise
         if _STOPPED and rc == 130:   # typer caught the interrupt and returned 130: say what happened
             return _interrupted(_STOPPED[0])
         return rc

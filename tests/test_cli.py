@@ -36,3 +36,31 @@ def test_unknown_option_is_a_usage_error():
 def test_version():
     proc = edgekit("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("edgekit ")
+
+
+def test_an_interrupt_that_library_code_turns_into_another_error_is_still_a_clean_stop():
+    """TensorFlow's tf_stack asserts 'Concurrent access?' when SIGTERM's KeyboardInterrupt passes through it
+    (seen once in CI mid-pruning): the run still stops with the one line and exit 143, no traceback."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from edgekit import cli\n"
+        "def fake_app(args, standalone_mode):\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(5)\n"
+        "    except KeyboardInterrupt:\n"
+        "        raise AssertionError('Concurrent access?')\n"
+        "cli.app = fake_app\n"
+        "sys.exit(cli.main(['optimize']))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 143, proc.stderr
+    assert proc.stderr.count("edgekit: error:") == 1 and "terminated (SIGTERM)" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_bug_without_an_interrupt_keeps_its_traceback():
+    script = ("import sys\nfrom edgekit import cli\n"
+              "def fake_app(args, standalone_mode):\n    raise AssertionError('a bug')\n"
+              "cli.app = fake_app\nsys.exit(cli.main(['optimize']))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "a bug" in proc.stderr, proc.stderr
