@@ -15,6 +15,7 @@ import sys
 
 import typer
 
+from edgekit import stop
 from edgekit._version import __version__
 from edgekit.errors import EdgekitError
 from edgekit.extras import require_extra
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # not the main thread: leave signals alone
         old = {}
+    old_hook = stop.install() if old else None   # an interrupt raised in a __del__ is kept, not lost
     try:
         try:
             rc = _main(argv)
@@ -109,12 +111,16 @@ def main(argv: list[str] | None = None) -> int:
             if _STOPPED:   # the interrupt, raised inside code that turned it into another error
                 return _interrupted(_STOPPED[0])   # (TensorFlow's tf_stack: "Concurrent access?")
             raise
+        if stop.pending():   # swallowed and never re-raised (no progress report after it): still a stop
+            return _interrupted(_STOPPED[-1])
         if _STOPPED and rc == 130:   # typer caught the interrupt and returned 130: say what happened
             return _interrupted(_STOPPED[0])
         return rc
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+        if old:
+            stop.restore(old_hook)
 
 
 def _interrupted(exc: KeyboardInterrupt) -> int:

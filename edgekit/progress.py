@@ -20,6 +20,8 @@ import threading
 import time
 from typing import IO, Any
 
+from edgekit import stop
+
 
 RECENT = 5  # steps the ETA averages over
 
@@ -84,6 +86,7 @@ class StepProgress:
 
     def status(self, key: str, message: str, fraction: float | None = None) -> None:
         """What ``key`` is doing now (``fraction`` of its own work, when known). Terminal only."""
+        stop.raise_if_swallowed()   # a Ctrl-C/SIGTERM Python swallowed in a __del__ stops the run here
         if not self.enabled or self._bar is None:
             return
         with self._lock:
@@ -95,6 +98,7 @@ class StepProgress:
 
     def done(self, key: str, message: str) -> None:
         """One step finished: the overall count advances; without a terminal, one line is printed."""
+        stop.raise_if_swallowed()   # a Ctrl-C/SIGTERM Python swallowed in a __del__ stops the run here
         with self._lock:
             self.finished += 1
             self._stamps.append(time.monotonic())
@@ -109,6 +113,7 @@ class StepProgress:
 
     def note(self, text: str) -> None:
         """A line in both modes (a warning, a skipped step)."""
+        stop.raise_if_swallowed()   # a Ctrl-C/SIGTERM Python swallowed in a __del__ stops the run here
         if not self.enabled:
             return
         with self._lock:

@@ -109,7 +109,6 @@ def test_killed_search_resumes_with_the_remaining_trials_only(tmp_path, tiny_mod
     assert 'id="search"' in html and 'class="best-so-far"' in html and "search-front" in html
 
 
-@pytest.mark.heavy   # flaky: a SIGTERM that lands inside a weakref callback is swallowed ("Exception ignored in")
 def test_sigterm_mid_search_is_one_line_and_the_same_command_finishes_the_rest(tmp_path, tiny_model, small_npz, tiny_space):
     out = tmp_path / "out"
     args = ["search", tiny_model, "--data", small_npz, "--space", tiny_space, "--out", out, "--trials", "2",
