@@ -88,43 +88,37 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (a CI job cancelled, ``kill``): the same clean stop as Ctrl-C."""
 
 
-_STOPPED: list[KeyboardInterrupt] = []   # the interrupt of this run (typer >= 0.29 swallows it into exit code 130)
-
-
 def _stop(signum: int, frame: object) -> None:
     exc = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-    _STOPPED.append(exc)
+    stop.request(exc)   # kept: the interrupt may be swallowed or turned into another error on its way up
     raise exc
 
 
 def main(argv: list[str] | None = None) -> int:
-    _STOPPED.clear()
     try:
         old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # not the main thread: leave signals alone
         old = {}
-    old_hook = stop.install() if old else None   # an interrupt raised in a __del__ is kept, not lost
+    old_hook = stop.install()
     try:
         try:
             rc = _main(argv)
         except Exception:
-            if _STOPPED:   # the interrupt, raised inside code that turned it into another error
-                return _interrupted(_STOPPED[0])   # (TensorFlow's tf_stack: "Concurrent access?")
-            raise
-        if stop.pending():   # swallowed and never re-raised (no progress report after it): still a stop
-            return _interrupted(_STOPPED[-1])
-        if _STOPPED and rc == 130:   # typer caught the interrupt and returned 130: say what happened
-            return _interrupted(_STOPPED[0])
-        return rc
+            if stop.requested() is None:
+                raise
+            rc = 1
+        # a stop not yet reported: swallowed (in a __del__), turned into another error (tf_stack's "Concurrent
+        # access?"), or caught by typer (>= 0.29 returns 130 for it): the one stop line and exit 143 / 130
+        exc = stop.requested()
+        return _interrupted(exc) if exc is not None else rc
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-        if old:
-            stop.restore(old_hook)
+        stop.restore(old_hook)
 
 
 def _interrupted(exc: KeyboardInterrupt) -> int:
-    _STOPPED.clear()   # said once
+    stop.clear()   # said once
     what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
     error_line(f"{what} — results finished so far are saved; re-run (bench: with --resume) to continue")
     return 143 if isinstance(exc, Terminated) else 130
@@ -135,11 +129,14 @@ def _main(argv: list[str] | None) -> int:
         # standalone_mode=False makes click *return* the code of typer.Exit(code) (e.g. gate's 1)
         rc = app(args=argv, standalone_mode=False)
     except EdgekitError as exc:
-        error_line(exc.one_line())
+        if stop.requested() is None:   # else an interrupt that became this error: main says it was stopped
+            error_line(exc.one_line())
         return exc.exit_code
     except KeyboardInterrupt as exc:
         return _interrupted(exc)
     except OSError as exc:
+        if stop.requested() is not None:
+            return 1
         if exc.errno == errno.ENOSPC:
             error_line(f"no space left on device writing {exc.filename or 'output'} — free disk space or choose another --out")
             return 2

@@ -27,6 +27,7 @@ HEARTBEAT_S = 15
 GRACE_S = 60
 FAMILY_TRIES = 10      # draws in a row in TPE's family that all repeat a tried point: the family is random too
 RANDOM_TRIES = 50      # random draws in a row that all repeat a tried point: the space is exhausted
+KILLED = "killed"       # user attribute of a trial failed because its worker died (queued again, not counted)
 DIRECTIONS = {"size": "minimize", "latency": "minimize", "memory": "minimize", "accuracy": "maximize"}
 
 
@@ -194,13 +195,14 @@ def recover_killed(study: Any) -> list[int]:
         if whost == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             try:
                 study._storage.set_trial_user_attr(t._trial_id, "error", f"worker {worker} was killed during the trial")
+                study._storage.set_trial_user_attr(t._trial_id, KILLED, True)
                 study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
             except Exception:   # another worker got there first
                 continue
             # the retry copies the trial's user attributes into the queued one: all but the kill, which the
             # re-run would otherwise carry into search.json and the report when it completes
             dead = copy.copy(study._storage.get_trial(t._trial_id))
-            dead.user_attrs = {k: v for k, v in dead.user_attrs.items() if k != "error"}
+            dead.user_attrs = {k: v for k, v in dead.user_attrs.items() if k not in ("error", KILLED)}
             retry(study, dead)
             failed.append(t.number)
     return failed
@@ -212,7 +214,10 @@ def counted(t: Any) -> bool:
 
     if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
-    return t.state == TrialState.FAIL and "error" in t.user_attrs and "killed" not in str(t.user_attrs["error"])
+    # a trial failed for its killed worker is queued again and not counted; one that failed on its own
+    # (a chain that breaks, a variant over the device's memory cap: "out of memory: killed by ...") counts
+    killed = t.user_attrs.get(KILLED) or "was killed during the trial" in str(t.user_attrs.get("error", ""))
+    return t.state == TrialState.FAIL and "error" in t.user_attrs and not killed
 
 
 def finished(study: Any) -> int:
@@ -233,10 +238,14 @@ def surplus(study: Any, number: int, target: int) -> bool:
 
 
 def duplicate_of(study: Any, number: int, key: str) -> int | None:
+    """An earlier trial of the same chain: finished (a counted failure too: a chain that broke breaks
+    again) or running."""
     from optuna.trial import TrialState
 
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)):
-        if t.number != number and t.user_attrs.get("chain_key") == key:
+    for t in study.get_trials(deepcopy=False):
+        if t.number == number or t.user_attrs.get("chain_key") != key:
+            continue
+        if t.state == TrialState.RUNNING or counted(t):
             return t.number
     return None
 

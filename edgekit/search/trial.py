@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.digest import sha256_json
+from edgekit import stop
 from edgekit.errors import EdgekitError
 
 PRUNE_SLACK = 0.02     # export (int8) rarely costs more than 2 pt, QAT rarely wins more back
@@ -243,6 +244,7 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
     except optuna.TrialPruned:
         raise
     except Exception as exc:   # noqa: BLE001 — a chain that breaks in TensorFlow/tfmot is this trial's failure
+        stop.raise_if_requested()   # unless it is a Ctrl-C/SIGTERM TensorFlow turned into an error: then stop
         text = exc.one_line() if isinstance(exc, EdgekitError) else (
             str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         trial.set_user_attr("error", text[:500])

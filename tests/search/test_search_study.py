@@ -28,12 +28,26 @@ def test_counted_trials_and_the_front():
         _t(6, TrialState.FAIL, error="worker h:1 was killed during the trial"),
         _t(7, TrialState.FAIL, duplicate_of=1),
         _t(8, TrialState.COMPLETE, [20e3, 3.0], metrics={"size": 20e3, "latency": 3.0}),                  # tie with 1
+        _t(9, TrialState.FAIL, error="out of memory: killed by the 512 MB memory cap of device profile a7"),
+        _t(10, TrialState.FAIL, error="worker h:2 gone", killed=True),
     ]
-    assert [t.number for t in trials if study_mod.counted(t)] == [0, 1, 2, 3, 4, 5, 8]
+    # a variant the device's memory cap killed is the trial's own failure (counted); a dead worker's is not
+    assert [t.number for t in trials if study_mod.counted(t)] == [0, 1, 2, 3, 4, 5, 8, 9]
     assert [t.number for t in study_mod.front(trials, ["size", "latency"])] == [0, 1]
     assert [t.number for t in study_mod.front(trials, ["size"])] == [1]
     assert study_mod.best_so_far(trials, "size") == [(0, 30e3), (1, 20e3), (2, 20e3), (3, 20e3), (4, 20e3),
-                                                     (5, 20e3), (8, 20e3)]
+                                                     (5, 20e3), (8, 20e3), (9, 20e3)]
+
+
+def test_a_chain_is_a_duplicate_of_a_finished_running_or_failed_trial_but_not_of_a_killed_one():
+    st = optuna.create_study()
+    for state, key, attrs in [(TrialState.COMPLETE, "a", {}), (TrialState.FAIL, "b", {"error": "ValueError: boom"}),
+                              (TrialState.FAIL, "c", {"error": "worker h:1 was killed during the trial", "killed": True}),
+                              (TrialState.RUNNING, "d", {}), (TrialState.FAIL, "e", {"duplicate_of": 0})]:
+        st.add_trial(create_trial(state=state, values=[1.0] if state == TrialState.COMPLETE else None,
+                                  user_attrs={"chain_key": key, **attrs}))
+    assert [study_mod.duplicate_of(st, 99, k) for k in "abcde"] == [0, 1, None, 3, None]
+    assert study_mod.duplicate_of(st, 0, "a") is None   # not of itself
 
 
 def test_accuracy_is_maximised():
