@@ -44,14 +44,14 @@ def register(app: typer.Typer) -> None:
 
 
 def parse_duration(text: Optional[str]) -> Optional[float]:
-    """Seconds from ``90``, ``90s``, ``30m``, ``2h``, ``1h30m``."""
+    """Seconds from ``90``, ``90s``, ``30m``, ``30min``, ``2h``, ``1h30m``."""
     if text is None:
         return None
     t = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", t):
         return float(t)
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(h|m|min|s)", t)
-    if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*(h|m|min|s)", "", t).strip():
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(h|min|m|s)", t)
+    if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*(h|min|m|s)", "", t).strip():
         raise EdgekitError(f"--timeout {text!r} is not a duration", "e.g. 90s, 30m, 2h or 1h30m")
     mult = {"h": 3600, "m": 60, "min": 60, "s": 1}
     return sum(float(n) * mult[u] for n, u in parts)

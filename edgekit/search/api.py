@@ -169,11 +169,6 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
 
     check_writable(out)
     url = study_mod.storage_url(storage, str((out / DB_FILE).resolve()))
-    rdb = study_mod.open_storage(url)
-    measurer = None
-    if budget.needs_device or device is not None or emulator is not None:
-        measurer = Measurer(out, device=device, emulator=emulator)
-        measurer.open()
 
     from edgekit.optimize import data as data_mod
     from edgekit.optimize.chain import Builder, NoProgress
@@ -191,6 +186,12 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
 
     name = study or "search-" + sha256_json({"space": sp.text, "budget": budget.as_dict(), "seed": seed,
                                              "base": p.base_key, "data": full.fingerprint()})[:12]
+    summary.check_one_study(out, name)
+    rdb = study_mod.open_storage(url)
+    measurer = None
+    if budget.needs_device or device is not None or emulator is not None:
+        measurer = Measurer(out, device=device, emulator=emulator)
+        measurer.open()
     shown = progress if progress is not None else NoProgress()
     if not hasattr(shown, "note"):
         raise EdgekitError("progress must be an edgekit.progress.StepProgress (or offer status/done/note)")
@@ -215,6 +216,9 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
     st = study_mod.create_study(rdb, name, budget.objectives, seed, trials, families=[f.name for f in sp.families],
                                 seed_salt="" if storage is None else study_mod.worker_id(),
                                 prune_below=trial_mod.prune_threshold(ctx))
+    measured_on = None if measurer is None else (
+        "a phone (measured)" if device is not None else f"the emulated device, profile {emulator or 'default'} (est.)")
+    study_mod.check_terms(st, {"budget": budget.as_dict(), "latency and memory from": measured_on})
     st.set_user_attr("baseline", {"worker": study_mod.worker_id(), **base_m})
     notes = [f"trial {n} was running in a killed worker: failed and queued again"
              for n in study_mod.recover_killed(st)]

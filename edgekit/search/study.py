@@ -70,16 +70,25 @@ def open_storage(url: str) -> Any:
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
                                               grace_period=GRACE_S, heartbeat_stale_trial_callback=retry)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            # another worker is creating Optuna's tables in a new database at the same moment
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+            # another worker is creating Optuna's tables in a new database at the same moment; after 15 s it is
+            # something else (PostgreSQL >= 15: "permission denied for schema public" for a plain user)
             if attempt == 5:
-                raise
+                raise EdgekitError(f"cannot set up the study database {redact(url)}: {_first_line(exc)}",
+                                   "the database user needs to create tables in it (GRANT CREATE ON SCHEMA public)") from None
             time.sleep(1 + attempt)
         except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as exc:
-            why = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            raise EdgekitError(f"cannot open the study database {redact(url)}: {why[0] if why else type(exc).__name__}",
+            raise EdgekitError(f"cannot open the study database {redact(url)}: {_first_line(exc)}",
                                "check the URL, that the server runs and accepts connections from this host") from None
+        except RuntimeError as exc:   # Optuna: the tables were made by another version of its schema
+            raise EdgekitError(f"cannot use the study database {redact(url)}: {_first_line(exc)}",
+                               "use the Optuna version that made it (or `optuna storage upgrade`), or another database") from None
     raise AssertionError("unreachable")
+
+
+def _first_line(exc: BaseException) -> str:
+    why = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return why[0] if why else type(exc).__name__
 
 
 def quiet() -> None:
@@ -125,6 +134,26 @@ def create_study(storage: Any, name: str, objectives: list[str], seed: int, tria
         for fam in families:
             study.enqueue_trial({"family": fam}, user_attrs={"startup": "one trial per family"}, skip_if_exists=True)
     return study
+
+
+def check_terms(study: Any, terms: dict[str, Any]) -> None:
+    """The budget and the measuring device are the study's: a run that asks for others (``--study`` named
+    again, another worker) would put values of another meaning on its front."""
+    old = study.user_attrs.get("terms")
+    if old is None:
+        study.set_user_attr("terms", terms)
+        return
+    diff = [k for k in terms if old.get(k) != terms[k]]
+    if diff:
+        k = diff[0]
+        raise EdgekitError(f"study {study.study_name!r} was made with {k} {_term(old.get(k))}; this run asks for "
+                           f"{_term(terms[k])}", "use the study's own budget and device, or another --study / --out")
+
+
+def _term(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items() if v is not None) or "none"
+    return str(value) if value is not None else "none"
 
 
 class Sampling:

@@ -25,7 +25,22 @@ def _state(t: Any) -> str:
     return t.state.name.lower()
 
 
-def _test_accuracy(out: Path, variant: str | None) -> float | None:
+def check_one_study(out: Path, name: str) -> None:
+    """One OUT holds one study: trial variants are named ``trial-NNNN`` in every study, so a second study
+    in the same OUT would overwrite the first one's variants and ``search.json``."""
+    from edgekit.errors import EdgekitError
+
+    try:
+        held = json.loads((Path(out) / FILE).read_text()).get("study")
+    except (OSError, ValueError, AttributeError):
+        return
+    if held and held != name:
+        raise EdgekitError(f"{out} holds the search study {held!r}; this run is study {name!r} (another space, "
+                           "budget, objective, seed, model or data)",
+                           f"give this search its own --out, or --study {held} to continue that one")
+
+
+def _test_accuracy(out: Path, variant: str | None, study: str | None = None) -> float | None:
     from edgekit.errors import EdgekitError
     from edgekit.variant import Variant
 
@@ -35,6 +50,8 @@ def _test_accuracy(out: Path, variant: str | None) -> float | None:
         v = Variant.load(out / "variants" / variant)
     except (EdgekitError, OSError, ValueError):
         return None
+    if study is not None and getattr(v.manifest, "study", None) not in (None, study):
+        return None   # another study's variant of the same name
     ev = v.evaluation
     if ev is None or ev.status != "ok" or ev.sha256 != v.sha256:
         return None
@@ -59,13 +76,13 @@ def build(out: Path, st: Any, ctx: Any, seconds: float) -> dict[str, Any]:
     trials = st.get_trials(deepcopy=False)
     objectives = ctx.budget.objectives
     base = dict(ctx.baseline_metrics)
-    base_test = _test_accuracy(out, BASELINE)
+    base_test = _test_accuracy(out, BASELINE, ctx.study_name)
     base.update(variant=BASELINE, test_accuracy=base_test)
     rows = [trial_row(t) for t in trials if study_mod.counted(t)]
     front = []
     for t in study_mod.front(trials, objectives):
         row = trial_row(t)
-        acc = _test_accuracy(out, row["variant"])
+        acc = _test_accuracy(out, row["variant"], ctx.study_name)
         row["test_accuracy"] = acc
         row["test_drop"] = None if acc is None or base_test is None else base_test - acc
         size = row["metrics"].get("size")

@@ -40,7 +40,7 @@ def _bad_space(tmp_path: Path, text: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("case", ["impossible-size", "empty-space", "illegal-chain", "unreachable-db"])
+@pytest.mark.parametrize("case", ["impossible-size", "empty-space", "illegal-chain", "unreachable-db", "another-study"])
 def test_bad_input_is_one_line_exit_2_and_nothing_lost(case, tmp_path, previous_out, small_npz):
     args = ["search", "--data", small_npz, "--out", previous_out, "--trials", "2"]
     expect = {
@@ -55,7 +55,11 @@ def test_bad_input_is_one_line_exit_2_and_nothing_lost(case, tmp_path, previous_
                            "cannot open the study database postgresql+psycopg2://edgekit:***@127.0.0.1:1/edgekit"),
         "bad-objective": (["--objective", "speed"], "--objective 'speed' is not one of"),
         "bad-timeout": (["--timeout", "soon"], "--timeout 'soon' is not a duration"),
+        # trial variants are trial-NNNN in every study: a second study would overwrite the first one's
+        "another-study": ([], "holds the search study 'search-0123456789ab'; this run is study 'search-"),
     }[case]
+    if case == "another-study":
+        (previous_out / "search.json").write_text('{"schema": "edgekit.search/1", "study": "search-0123456789ab"}\n')
     before = _snapshot(previous_out)
     proc = run_edgekit(*args, *expect[0], timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
@@ -91,5 +95,6 @@ def test_durations():
     from edgekit.errors import EdgekitError
 
     assert parse_duration("2h") == 7200 and parse_duration("1h30m") == 5400 and parse_duration("90") == 90
+    assert parse_duration("30min") == 1800 and parse_duration("1h 5min 10s") == 3910
     with pytest.raises(EdgekitError):
         parse_duration("soon")

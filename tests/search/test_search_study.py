@@ -166,3 +166,35 @@ def test_a_sampler_stuck_on_a_tried_point_gives_way_to_random_draws_until_the_sp
     # the family TPE chose is explored before the others: every point of q comes before any of c
     assert {p.split(":", 1)[1] for p in tried[:4]} == q_points
     assert sampling.misses == study_mod.RANDOM_TRIES
+
+
+def test_a_study_keeps_its_budget_and_device():
+    import pytest
+
+    from edgekit.errors import EdgekitError
+
+    st = optuna.create_study(study_name="s")
+    terms = {"budget": {"objectives": ["size"], "max_accuracy_drop": 0.01}, "latency and memory from": None}
+    study_mod.check_terms(st, terms)
+    study_mod.check_terms(st, terms)   # the same again: a resumed run, another worker
+    with pytest.raises(EdgekitError, match="was made with budget objectives \\['size'\\], max_accuracy_drop 0.01; "
+                                           "this run asks for objectives \\['size'\\], max_accuracy_drop 0.005"):
+        study_mod.check_terms(st, {**terms, "budget": {"objectives": ["size"], "max_accuracy_drop": 0.005}})
+    with pytest.raises(EdgekitError, match="latency and memory from none; this run asks for a phone"):
+        study_mod.check_terms(st, {**terms, "latency and memory from": "a phone (measured)"})
+
+
+def test_a_database_of_another_optuna_schema_is_one_line(tmp_path):
+    import sqlite3
+
+    import pytest
+
+    from edgekit.errors import EdgekitError
+
+    db = tmp_path / "s.sqlite"
+    study_mod.open_storage(f"sqlite:///{db}")
+    with sqlite3.connect(db) as c:   # as if an older Optuna had made the tables
+        c.execute("UPDATE alembic_version SET version_num = 'v2.0.0.a'")
+    with pytest.raises(EdgekitError, match="cannot use the study database sqlite:///.*no longer compatible") as err:
+        study_mod.open_storage(f"sqlite:///{db}")
+    assert "optuna storage upgrade" in err.value.one_line()
