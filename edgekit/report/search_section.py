@@ -55,6 +55,14 @@ def _fmt(objective: str, v: float | None, kind: str | None = None) -> str:
     return f"{v:.2%}"
 
 
+def latency_kind(doc: dict[str, Any]) -> str | None:
+    """"est." (the emulated device's estimate) or "measured" (a phone): what the study's latencies are."""
+    for m in [doc.get("baseline") or {}] + [t.get("metrics") or {} for t in doc.get("trials", [])]:
+        if m.get("latency_kind"):
+            return m["latency_kind"]
+    return None
+
+
 def _pct(v: float | None) -> str:
     return "—" if v is None else f"{v:.2%}"
 
@@ -62,11 +70,12 @@ def _pct(v: float | None) -> str:
 def svg_curve(doc: dict[str, Any]) -> str:
     """Best-so-far (step line) and every trial's value (dots) of the first objective vs trial number."""
     objective = doc["budget"]["objectives"][0]
+    kind = latency_kind(doc) if objective == "latency" else None   # "est." on the axis and in every tooltip
     curve = [(n, b) for n, b in doc["best_so_far"].get(objective, [])]
     dots = [(t["number"], t["metrics"].get(objective), bool(t.get("feasible"))) for t in doc["trials"]
             if t.get("state") == "complete" and t["metrics"].get(objective) is not None]
     values = [v for _, v, _ in dots] + [b for _, b in curve if b is not None]
-    title = f"best-so-far {objective} within budget vs trial number"
+    title = f"best-so-far {kind + ' ' if kind else ''}{objective} within budget vs trial number"
     if not values:
         return (f'<svg class="plot search" width="{W}" height="{H}" role="img" aria-label="{_e(title)}">'
                 f'<text class="empty" x="{W / 2}" y="{H / 2}" text-anchor="middle">no completed trial yet</text></svg>')
@@ -88,7 +97,7 @@ def svg_curve(doc: dict[str, Any]) -> str:
              f'<line x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" y2="{H - PAD_B}" stroke="#9aa5b1"/>']
     for k in range(5):
         v = lo + span * k / 4
-        parts.append(f'<text class="label" x="{PAD_L - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{_e(_fmt(objective, v))}</text>')
+        parts.append(f'<text class="label" x="{PAD_L - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{_e(_fmt(objective, v, kind))}</text>')
     for k in range(6):
         n = round(n_max * k / 5)
         parts.append(f'<text class="label" x="{x(n):.1f}" y="{H - PAD_B + 16}" text-anchor="middle">{n}</text>')
@@ -96,7 +105,7 @@ def svg_curve(doc: dict[str, Any]) -> str:
     for n, v, ok in dots:
         fill = "#4e79a7" if ok else "#d0d5da"
         parts.append(f'<circle class="trial {"ok" if ok else "over"}" cx="{x(n):.1f}" cy="{y(v):.1f}" r="3.5" fill="{fill}">'
-                     f'<title>trial {n}: {_e(_fmt(objective, v))}{"" if ok else " (over budget)"}</title></circle>')
+                     f'<title>trial {n}: {_e(_fmt(objective, v, kind))}{"" if ok else " (over budget)"}</title></circle>')
     pts, prev = [], None
     for n, b in curve:
         if b is None:
@@ -111,7 +120,7 @@ def svg_curve(doc: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _budget_text(b: dict[str, Any]) -> str:
+def _budget_text(b: dict[str, Any], kind: str | None = None) -> str:
     parts = []
     if b.get("max_accuracy_drop") is not None:
         from edgekit.search.trial import Budget
@@ -123,7 +132,7 @@ def _budget_text(b: dict[str, Any]) -> str:
     if b.get("max_size") is not None:
         parts.append(f"gzip size ≤ {b['max_size'] / 1000:g} kB")
     if b.get("max_latency") is not None:
-        parts.append(f"latency ≤ {b['max_latency']:g} ms")
+        parts.append(f"{kind + ' ' if kind else ''}latency ≤ {b['max_latency']:g} ms")
     if b.get("max_memory") is not None:
         parts.append(f"memory ≤ {b['max_memory']:g} MiB")
     return ", ".join(parts) or "no limits"
@@ -142,7 +151,7 @@ def render_doc(doc: dict[str, Any]) -> str:
     out = ['<h2 id="search">Search</h2>',
            f'<p class="sub">Study <code>{_e(doc["study"])}</code> ({_e(doc.get("storage", ""))}): '
            f'{doc["finished"]} of {doc["target"]} trials finished; objective{"s" if len(objectives) > 1 else ""} '
-           f'{_e(", ".join(objectives))}; budget {_e(_budget_text(doc["budget"]))} vs float32 '
+           f'{_e(", ".join(objectives))}; budget {_e(_budget_text(doc["budget"], latency_kind(doc)))} vs float32 '
            f'(validation {_pct(base.get("accuracy"))}, test {_pct(base.get("test_accuracy"))}, '
            f'{_fmt("size", base.get("size"))} gzip). Trials are scored on a validation split of '
            f'{val.get("n", "?")} images held out of the training data; the test set is used once, for the front.</p>',

@@ -213,8 +213,9 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
         base_m.update(measurer.measure(base_variant))
     ctx.baseline_metrics = base_m
 
+    salt = "" if storage is None else study_mod.worker_id()   # workers sharing a study draw different points
     st = study_mod.create_study(rdb, name, budget.objectives, seed, trials, families=[f.name for f in sp.families],
-                                seed_salt="" if storage is None else study_mod.worker_id(),
+                                seed_salt=salt,
                                 prune_below=trial_mod.prune_threshold(ctx))
     measured_on = None if measurer is None else (
         "a phone (measured)" if device is not None else f"the emulated device, profile {emulator or 'default'} (est.)")
@@ -231,7 +232,7 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
     summary.write(out, st, ctx, time.monotonic() - t_start)
     if hasattr(shown, "start_steps"):
         shown.start_steps()     # the ETA times trials, not the baseline's teacher before them
-    _loop(ctx, st, trials, timeout, t_start, shown, notes)
+    _loop(ctx, st, trials, timeout, t_start, shown, notes, salt)
     result = _finish(ctx, st, full, time.monotonic() - t_start)
     result.notes.extend(notes)
     return result
@@ -268,11 +269,13 @@ def _validate_outputs(ctx: Any, variant: Any):
     return ev, outputs
 
 
-def _loop(ctx: Any, st: Any, trials: int, timeout: float | None, t_start: float, shown: Any, notes: list[str]) -> None:
+def _loop(ctx: Any, st: Any, trials: int, timeout: float | None, t_start: float, shown: Any, notes: list[str],
+          salt: str = "") -> None:
+    from edgekit.digest import sha256_json
     from edgekit.search import study as study_mod
     from edgekit.search.trial import Duplicate, Surplus, TrialFailed, run_trial
 
-    sampling = study_mod.Sampling(st, seed=len(st.get_trials(deepcopy=False)))
+    sampling = study_mod.Sampling(st, seed=int(sha256_json([len(st.get_trials(deepcopy=False)), salt])[:7], 16))
     while study_mod.finished(st) < trials:
         if timeout is not None and time.monotonic() - t_start >= timeout:
             notes.append(f"--timeout reached after {study_mod.finished(st)} finished trials")

@@ -64,7 +64,9 @@ def trial_row(t: Any) -> dict[str, Any]:
             "variant": a.get("variant"), "chain": a.get("chain"), "metrics": a.get("metrics") or {},
             "feasible": bool(a.get("feasible")), "suspect": a.get("suspect") or [], "error": a.get("error"),
             "pruned": a.get("pruned"),
-            "worker": a.get("worker"), "values": list(t.values) if t.values is not None else None,
+            "worker": a.get("worker"),
+            # a pruned trial's values are Optuna's last reported one (the validation accuracy), not the objectives
+            "values": list(t.values) if t.values is not None and _state(t) == "complete" else None,
             "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
             if t.datetime_complete and t.datetime_start else None}
 

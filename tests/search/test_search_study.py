@@ -198,3 +198,22 @@ def test_a_database_of_another_optuna_schema_is_one_line(tmp_path):
     with pytest.raises(EdgekitError, match="cannot use the study database sqlite:///.*no longer compatible") as err:
         study_mod.open_storage(f"sqlite:///{db}")
     assert "optuna storage upgrade" in err.value.one_line()
+
+
+def test_the_search_section_labels_estimated_latency_everywhere():
+    from edgekit.report.search_section import render_doc
+
+    est = {"latency": 5.6, "latency_kind": "est.", "size": 70e3, "accuracy": 0.93}
+    doc = {"schema": "edgekit.search/1", "study": "s", "finished": 2, "target": 2,
+           "budget": {"objectives": ["latency"], "max_accuracy_drop": 0.01, "max_latency": 20.0, "margin": 0.003},
+           "baseline": {"size": 1.6e6, "accuracy": 0.94, "latency": 21.8, "latency_kind": "est."},
+           "validation": {"n": 6000}, "best_so_far": {"latency": [[0, 8.2], [1, 5.6]]},
+           "trials": [{"number": 0, "state": "complete", "feasible": True, "metrics": {**est, "latency": 8.2}},
+                      {"number": 1, "state": "complete", "feasible": True, "metrics": est}],
+           "front": [{"number": 1, "variant": "trial-0001", "description": "d", "metrics": est, "ratio": 22.9,
+                      "test_accuracy": 0.93, "test_drop": 0.008}]}
+    page = render_doc(doc)
+    assert "est. latency ≤ 20 ms" in page
+    assert "best-so-far est. latency within budget" in page and "trial 1: est. 5.6 ms" in page
+    axis = [ln for ln in page.split("<text ") if 'text-anchor="end"' in ln]
+    assert axis and all("est. " in ln for ln in axis)
