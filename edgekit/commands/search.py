@@ -27,9 +27,9 @@ a phone with --device. Progress: a live display on a terminal, else one line per
 
 Examples:
 
-  edgekit search --out out/search --max-accuracy-drop 1pp --objective size --trials 40
+  edgekit search --out out/search-size --max-accuracy-drop 1pp --objective size --trials 40
 
-  edgekit search --out out/search --objective latency --max-accuracy-drop 1pp --trials 40
+  edgekit search --out out/search-latency --objective latency --max-accuracy-drop 1pp --trials 40
 
   edgekit search model.h5 --data data.npz --out out --objective size --objective latency --max-latency 20ms
 

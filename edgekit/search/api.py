@@ -1,7 +1,7 @@
 """``ek.search``: the best variants within a budget, found by an Optuna study over a search space.
 
     import edgekit as ek
-    result = ek.search(out="out/search", max_accuracy_drop="1pp", objectives=["size"], trials=40)
+    result = ek.search(out="out/search-size", max_accuracy_drop="1pp", objectives=["size"], trials=40)
     result = ek.search("model.h5", "data.npz", out="out", objectives=["size", "latency"],
                        max_latency="20ms", storage="postgresql://u:pw@db:5432/edgekit")
 
