@@ -74,7 +74,7 @@ def search(
     device: Optional[str] = typer.Option(None, "--device", help="adb serial of a phone: latency and memory measured there."),
     emulator: Optional[str] = typer.Option(None, "--emulator", help="Emulated device profile for latency/memory estimates (default armv7-lowend)."),
     image_size: Optional[str] = typer.Option(None, "--image-size", help="HxW for image-folder data."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split, training and the sampler."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split, training and the sampler (default: the space's seed, else 0)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result (search.json) on stdout."),
 ) -> None:
     from edgekit.progress import StepProgress

@@ -143,7 +143,7 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
            objectives: Sequence[str] | str = ("size",), max_accuracy_drop: Any = "1pp", max_size: Any = None,
            max_latency: Any = None, max_memory: Any = None, trials: int = 40, timeout: float | None = None,
            storage: str | None = None, study: str | None = None, device: str | None = None,
-           emulator: str | None = None, seed: int = 0, image_size: Any = None, progress: Any = None) -> SearchResult:
+           emulator: str | None = None, seed: int | None = None, image_size: Any = None, progress: Any = None) -> SearchResult:
     """Search ``space`` (a TOML path, a :class:`edgekit.search.space.Space`, or None: the built-in
     space) for the variants of ``model`` (as :func:`edgekit.optimize.run.optimize` takes it) that meet
     the budget, optimising ``objectives`` (size, latency, memory, accuracy; several give a Pareto
@@ -174,7 +174,7 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
     from edgekit.optimize.chain import Builder, NoProgress
     from edgekit.optimize.plan import DEFAULT_DATA, plan
 
-    seed = int(sp.settings.get("seed", seed))
+    seed = int(sp.settings.get("seed", 0)) if seed is None else seed   # an explicit seed wins over the space's
     full = data_mod.load_data(DEFAULT_DATA if model is None and data is None else data, image_size=image_size) \
         if data is not None or model is None else None
     if full is None:

@@ -32,7 +32,13 @@ DIRECTIONS = {"size": "minimize", "latency": "minimize", "memory": "minimize", "
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host[/pid-namespace]:pid``: containers that share a hostname (host networking) but not a process
+    table must not take each other's live trials for dead ones (:func:`recover_killed`)."""
+    try:
+        ns = f"/{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        ns = ""
+    return f"{socket.gethostname()}{ns}:{os.getpid()}"
 
 
 def redact(url: str) -> str:
@@ -215,7 +221,7 @@ def recover_killed(study: Any) -> list[int]:
     import optuna
     from optuna.trial import TrialState
 
-    host = socket.gethostname()
+    host = worker_id().rpartition(":")[0]   # this host and process namespace: where a pid can be checked
     failed = []
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
