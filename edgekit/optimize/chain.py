@@ -2,7 +2,8 @@
 
 Shared work is done once per run: each Keras chain prefix (``prune(0.8)`` for both ``prune80-int8``
 and ``prune80-cluster16-qat-int8``) is trained once, and the teacher's outputs on the training images
-are computed once for every distilled student (and cached in ``OUT/cache`` for later runs). Any base
+are computed once for every distilled student (and cached in ``OUT/cache`` for later runs, like each
+trained built-in student: :mod:`edgekit.optimize.student_cache`). Any base
 teaches a distilled student — tf-keras, Keras 3, SavedModel or ``.tflite`` (:mod:`edgekit.optimize.teacher`).
 """
 
@@ -72,6 +73,9 @@ class Builder:
         self.base_model = None
         self.teacher_seconds: float | None = None        # None: not trained in this run
         self._teacher = None                              # edgekit.optimize.teacher.Teacher, made on first use
+        from edgekit.optimize.student_cache import StudentCache
+
+        self.students = StudentCache(p, out / "cache", progress)   # trained students, for every later run
 
     # ------------------------------------------------------------------------------------- base
     def teacher_cache(self) -> Path:
@@ -154,10 +158,18 @@ class Builder:
                 self.memo[key] = (model, seconds)
                 continue
             t0 = time.monotonic()
-            model = self._apply(v, steps[i], model)
-            took = time.monotonic() - t0
-            seconds += took
-            spent += took
+            stored = self.students.load(v, steps[i]) if i == 0 and steps[i].name == "distill" else None
+            if stored is not None:   # trained before (an earlier run, a killed search): its training time counts
+                model, took_then = stored
+                seconds += took_then
+                spent += time.monotonic() - t0
+            else:
+                model = self._apply(v, steps[i], model)
+                took = time.monotonic() - t0
+                seconds += took
+                spent += took
+                if i == 0 and steps[i].name == "distill":
+                    self.students.save(v, steps[i], model, took)
             self.memo[key] = (model, seconds)
         return model, seconds, spent
 
