@@ -154,6 +154,16 @@ def write_variant(out: Path, manifest: Manifest, data: bytes) -> Variant:
 OLD_MARK = ".old-"
 
 
+def remove_variant(out: Path, name: str) -> None:
+    """Take ``OUT/variants/<name>`` away at once (renamed to a temp folder, then deleted: never half there)."""
+    final = Path(out) / "variants" / name
+    if not final.is_dir():
+        return
+    gone = Path(tempfile.mkdtemp(prefix=f".{name}.gone.", dir=final.parent))
+    os.replace(final, gone / name)
+    shutil.rmtree(gone, ignore_errors=True)
+
+
 def _swap_in(tmp: Path, final: Path) -> None:
     """Replace folder ``final`` by ``tmp``; if that fails, the previous ``final`` is put back."""
     old = None

@@ -221,8 +221,10 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
         "a phone (measured)" if device is not None else f"the emulated device, profile {emulator or 'default'} (est.)")
     study_mod.check_terms(st, {"budget": budget.as_dict(), "latency and memory from": measured_on})
     st.set_user_attr("baseline", {"worker": study_mod.worker_id(), **base_m})
-    notes = [f"trial {n} was running in a killed worker: failed and queued again"
-             for n in study_mod.recover_killed(st)]
+    killed = study_mod.recover_killed(st)
+    notes = [f"trial {n} was running in a killed worker: failed and queued again" for n in killed]
+    for n in killed:   # killed after its variant was written: a variant no trial stands for would show in report
+        _remove_trial_variant(out, name, n)
     for text in notes:
         shown.note(text)
     done_before = study_mod.finished(st)
@@ -236,6 +238,20 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
     result = _finish(ctx, st, full, time.monotonic() - t_start)
     result.notes.extend(notes)
     return result
+
+
+def _remove_trial_variant(out: Path, study: str, number: int) -> None:
+    from edgekit.optimize.writer import remove_variant
+    from edgekit.search.trial import variant_name
+    from edgekit.variant import Variant
+
+    vname = variant_name(number)
+    try:
+        m = Variant.load(out / "variants" / vname).manifest
+    except (EdgekitError, OSError, ValueError):
+        return
+    if (m.study, m.trial) == (study, number):
+        remove_variant(out, vname)
 
 
 def _baseline(ctx: Any, v: Any) -> Any:
@@ -273,7 +289,7 @@ def _loop(ctx: Any, st: Any, trials: int, timeout: float | None, t_start: float,
           salt: str = "") -> None:
     from edgekit.digest import sha256_json
     from edgekit.search import study as study_mod
-    from edgekit.search.trial import Duplicate, Surplus, TrialFailed, run_trial
+    from edgekit.search.trial import Duplicate, Surplus, TrialFailed, run_trial, variant_name
 
     sampling = study_mod.Sampling(st, seed=int(sha256_json([len(st.get_trials(deepcopy=False)), salt])[:7], 16))
     while study_mod.finished(st) < trials:
@@ -298,7 +314,7 @@ def _loop(ctx: Any, st: Any, trials: int, timeout: float | None, t_start: float,
             break
         if "duplicate_of" in t.user_attrs:
             continue
-        shown.done(f"trial-{t.number:04d}", summary.trial_line(t, st, ctx))
+        shown.done(variant_name(t.number), summary.trial_line(t, st, ctx))
         summary.write(ctx.out, st, ctx, time.monotonic() - t_start)
 
 

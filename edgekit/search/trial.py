@@ -183,6 +183,11 @@ def _keras_accuracy(model: Any, ds: Any) -> float:
     return float((np.asarray(probs).argmax(axis=1) == ds.y_test).mean())
 
 
+def variant_name(number: int) -> str:
+    """The trial's variant folder in OUT/variants (one study per OUT: numbers start at 0 in each)."""
+    return f"trial-{number:04d}"
+
+
 def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
     """The Optuna objective: sample, build, score; the values of ``ctx.budget.objectives``."""
     import optuna
@@ -197,7 +202,7 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
         trial.set_user_attr("surplus", True)
         raise Surplus()
     family, chain = ctx.space.sample(trial)
-    name = f"trial-{n:04d}"
+    name = variant_name(n)
     try:
         v = variant_spec(name, chain, f"{ctx.space.path}, family {family!r}", ctx.space.settings)
     except EdgekitError as exc:   # the space was checked; a sampled value the pass refuses is the trial's error

@@ -67,6 +67,17 @@ def test_killed_search_resumes_with_the_remaining_trials_only(tmp_path, tiny_mod
     manifests = {n: (out / "variants" / t.user_attrs["variant"] / "manifest.json").read_text()
                  for n, t in finished_before.items() if "variant" in t.user_attrs}
     assert len(finished_before) < 2
+    # as if the kill had come after the trial's variant was written: a complete folder no trial stands for
+    import shutil
+
+    from edgekit.variant import Variant
+
+    src = next(d for d in (out / "variants").iterdir() if d.name.startswith("trial-") or d.name == "float32")
+    orphan = out / "variants" / f"trial-{killed_number:04d}"
+    shutil.copytree(src, orphan)
+    m = json.loads((orphan / "manifest.json").read_text())
+    m.update(study=Variant.load(src).manifest.study, trial=killed_number)
+    (orphan / "manifest.json").write_text(json.dumps(m))
 
     again = run_edgekit(*args, "--json", timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -84,6 +95,7 @@ def test_killed_search_resumes_with_the_remaining_trials_only(tmp_path, tiny_mod
     retried = [t for t in counted if t.number > killed_number and t.params == killed.params]
     assert retried, "the killed trial's parameters were not run again"
     assert all("error" not in t.user_attrs for t in retried)  # the re-run does not inherit the kill
+    assert not orphan.exists() and not [d for d in (out / "variants").iterdir() if d.name.startswith(".")]
     keys = [t.user_attrs["chain_key"] for t in counted]
     assert len(keys) == len(set(keys))
 
