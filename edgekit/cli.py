@@ -95,12 +95,14 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    old_hook = stop.install()   # before the handlers: a signal from here on is kept
+    old: dict = {}
     try:
-        old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    except ValueError:  # not the main thread: leave signals alone
-        old = {}
-    old_hook = stop.install()
-    try:
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                old[sig] = signal.signal(sig, _stop)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
         try:
             rc = _main(argv)
         except Exception:
@@ -111,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         # access?"), or caught by typer (>= 0.29 returns 130 for it): the one stop line and exit 143 / 130
         exc = stop.requested()
         return _interrupted(exc) if exc is not None else rc
+    except KeyboardInterrupt as exc:   # outside the command: while installing the handlers
+        return _interrupted(exc)
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)

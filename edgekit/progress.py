@@ -98,7 +98,12 @@ class StepProgress:
 
     def done(self, key: str, message: str) -> None:
         """One step finished: the overall count advances; without a terminal, one line is printed."""
-        stop.raise_if_swallowed()   # a Ctrl-C/SIGTERM Python swallowed in a __del__ stops the run here
+        try:
+            self._done(key, message)
+        finally:   # the step is counted and said first
+            stop.raise_if_swallowed()   # a Ctrl-C/SIGTERM Python swallowed in a __del__ stops the run here
+
+    def _done(self, key: str, message: str) -> None:
         with self._lock:
             self.finished += 1
             self._stamps.append(time.monotonic())
@@ -113,7 +118,12 @@ class StepProgress:
 
     def note(self, text: str) -> None:
         """A line in both modes (a warning, a skipped step)."""
-        stop.raise_if_swallowed()   # a Ctrl-C/SIGTERM Python swallowed in a __del__ stops the run here
+        try:
+            self._note(text)
+        finally:
+            stop.raise_if_swallowed()
+
+    def _note(self, text: str) -> None:
         if not self.enabled:
             return
         with self._lock:

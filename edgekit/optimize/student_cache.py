@@ -5,7 +5,8 @@ seconds). Within one run the builder's memo shares it between chains; this cache
 runs: a search killed and re-run, a search that proposes a student it trained before with another
 export, ``edgekit optimize`` after a recipe change. The key is everything the trained weights depend
 on: the teacher (``Plan.base_key``), the training data (its fingerprint), the seed, the ``distill``
-step with all its parameters, the untrained student's architecture and the edgekit version. A
+step with all its parameters, the untrained student's architecture, the edgekit version and the
+training code (:func:`training_code`: the source of the passes that train it, TensorFlow's version). A
 student from the user's own file is not cached (its initial weights are the file's). The weights
 are written atomically; one that cannot be read is trained again. Delete ``OUT/cache`` to retrain.
 """
@@ -19,6 +20,19 @@ from typing import Any
 from edgekit import atomic
 from edgekit.clock import utc_now
 from edgekit.digest import sha256_json
+
+
+def training_code() -> str:
+    """A digest of the code that trains a student (and of TensorFlow's version): an edgekit or TensorFlow
+    whose training differs does not load a student the other trained."""
+    import hashlib
+
+    from edgekit.passes import augment, distillation, keras_env, training
+
+    h = hashlib.sha256(keras_env.tf().__version__.encode())
+    for mod in (distillation, training, augment):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:16]
 
 
 class StudentCache:
@@ -40,7 +54,7 @@ class StudentCache:
         student = student_arch(v, self.p.dataset)
         key = sha256_json({"teacher": self.p.base_key, "data": self._data_key, "seed": self.p.seed,
                            "step": step.to_dict(), "architecture": json.loads(student.to_json()),
-                           "edgekit": __version__})
+                           "edgekit": __version__, "training": training_code()})
         return self.dir / f"student-{key[:16]}.h5", student
 
     def load(self, v: Any, step: Any) -> tuple[Any, float] | None:

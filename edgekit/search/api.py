@@ -184,12 +184,20 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
     p = plan(model=model, data=split, recipe=_check_recipe(sp, settings), out=out, seed=seed, force=True)
     from edgekit.digest import sha256_json
 
-    name = study or "search-" + sha256_json({"space": sp.text, "budget": budget.as_dict(), "seed": seed,
-                                             "base": p.base_key, "data": full.fingerprint()})[:12]
+    inputs = {"space": sp.text, "seed": seed, "base": p.base_key, "data": full.fingerprint()}
+    name = study or "search-" + sha256_json({**inputs, "budget": budget.as_dict()})[:12]
     summary.check_one_study(out, name)
     rdb = study_mod.open_storage(url)
+    from edgekit.emulator.profiles import DEFAULT_PROFILE
+
+    needs_device = budget.needs_device or device is not None or emulator is not None
+    terms = {"budget": budget.as_dict(),
+             "latency and memory from": None if not needs_device else "a phone (measured)" if device is not None
+             else f"the emulated device, profile {emulator or DEFAULT_PROFILE} (est.)",
+             "inputs": "space, seed, model and data " + sha256_json(inputs)[:12]}
+    study_mod.check_terms(rdb, terms, name)   # before any training
     measurer = None
-    if budget.needs_device or device is not None or emulator is not None:
+    if needs_device:
         measurer = Measurer(out, device=device, emulator=emulator)
         measurer.open()
     shown = progress if progress is not None else NoProgress()
@@ -217,14 +225,11 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
     st = study_mod.create_study(rdb, name, budget.objectives, seed, trials, families=[f.name for f in sp.families],
                                 seed_salt=salt,
                                 prune_below=trial_mod.prune_threshold(ctx))
-    measured_on = None if measurer is None else (
-        "a phone (measured)" if device is not None else f"the emulated device, profile {emulator or 'default'} (est.)")
-    study_mod.check_terms(st, {"budget": budget.as_dict(), "latency and memory from": measured_on})
+    study_mod.check_terms(st, terms)
     st.set_user_attr("baseline", {"worker": study_mod.worker_id(), **base_m})
     killed = study_mod.recover_killed(st)
     notes = [f"trial {n} was running in a killed worker: failed and queued again" for n in killed]
-    for n in killed:   # killed after its variant was written: a variant no trial stands for would show in report
-        _remove_trial_variant(out, name, n)
+    _remove_orphans(out, st)
     for text in notes:
         shown.note(text)
     done_before = study_mod.finished(st)
@@ -240,18 +245,28 @@ def search(model: Any = None, data: Any = None, *, out: str | Path = "out", spac
     return result
 
 
-def _remove_trial_variant(out: Path, study: str, number: int) -> None:
+def _remove_orphans(out: Path, st: Any) -> None:
+    """Remove this study's trial variants in OUT whose trial failed without counting (its worker was
+    killed after writing it; the trial is queued again): report, bench and gate would show a variant no
+    trial stands for."""
+    from optuna.trial import TrialState
+
     from edgekit.optimize.writer import remove_variant
-    from edgekit.search.trial import variant_name
+    from edgekit.search import study as study_mod
     from edgekit.variant import Variant
 
-    vname = variant_name(number)
-    try:
-        m = Variant.load(out / "variants" / vname).manifest
-    except (EdgekitError, OSError, ValueError):
+    vroot = out / "variants"
+    if not vroot.is_dir():
         return
-    if (m.study, m.trial) == (study, number):
-        remove_variant(out, vname)
+    trials = {t.number: t for t in st.get_trials(deepcopy=False)}
+    for d in sorted(vroot.glob("trial-*")):
+        try:
+            m = Variant.load(d).manifest
+        except (EdgekitError, OSError, ValueError):
+            continue
+        t = trials.get(m.trial) if m.study == st.study_name else None
+        if t is not None and t.state == TrialState.FAIL and not study_mod.counted(t):
+            remove_variant(out, d.name)
 
 
 def _baseline(ctx: Any, v: Any) -> Any:
@@ -314,8 +329,8 @@ def _loop(ctx: Any, st: Any, trials: int, timeout: float | None, t_start: float,
             break
         if "duplicate_of" in t.user_attrs:
             continue
+        summary.write(ctx.out, st, ctx, time.monotonic() - t_start)   # first: a stop at the report loses nothing
         shown.done(variant_name(t.number), summary.trial_line(t, st, ctx))
-        summary.write(ctx.out, st, ctx, time.monotonic() - t_start)
 
 
 def _wait_for_others(st: Any, ctx: Any, limit_s: float = 3600) -> None:
@@ -341,6 +356,7 @@ def _finish(ctx: Any, st: Any, full: Any, seconds: float) -> SearchResult:
     from edgekit.variant import Variant
 
     _wait_for_others(st, ctx)
+    _remove_orphans(ctx.out, st)   # trials another worker's heartbeat failed meanwhile
     trials = st.get_trials(deepcopy=False)
     members = study_mod.front(trials, ctx.budget.objectives)
     base = Variant.load(ctx.out / "variants" / BASELINE)

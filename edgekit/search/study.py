@@ -142,18 +142,30 @@ def create_study(storage: Any, name: str, objectives: list[str], seed: int, tria
     return study
 
 
-def check_terms(study: Any, terms: dict[str, Any]) -> None:
-    """The budget and the measuring device are the study's: a run that asks for others (``--study`` named
-    again, another worker) would put values of another meaning on its front."""
-    old = study.user_attrs.get("terms")
-    if old is None:
-        study.set_user_attr("terms", terms)
-        return
-    diff = [k for k in terms if old.get(k) != terms[k]]
+def check_terms(study_or_storage: Any, terms: dict[str, Any], name: str | None = None) -> None:
+    """What a study was made with — the budget, the measuring device, a digest of its inputs (space, seed,
+    model, data) — stays its own: a run that asks for others (``--study NAME`` again with other inputs,
+    a worker with another device profile) would put values of another meaning on its front. Given a
+    storage and ``name``: checked before any training, against the study if it exists; given the study:
+    checked, and the terms it lacks (a study from before a term was kept) recorded."""
+    import optuna
+
+    if name is not None:
+        found = [s for s in optuna.get_all_study_summaries(study_or_storage) if s.study_name == name]
+        old = found[0].user_attrs.get("terms") if found else None
+        study = None
+    else:
+        study = study_or_storage
+        old = study.user_attrs.get("terms")
+        name = study.study_name
+    old = old or {}
+    diff = [k for k in terms if k in old and old[k] != terms[k]]
     if diff:
         k = diff[0]
-        raise EdgekitError(f"study {study.study_name!r} was made with {k} {_term(old.get(k))}; this run asks for "
-                           f"{_term(terms[k])}", "use the study's own budget and device, or another --study / --out")
+        raise EdgekitError(f"study {name!r} was made with {k} {_term(old[k])}; this run asks for {_term(terms[k])}",
+                           "use the study's own budget, device and inputs, or another --study / --out")
+    if study is not None and any(k not in old for k in terms):
+        study.set_user_attr("terms", {**old, **terms})
 
 
 def _term(value: Any) -> str:

@@ -37,7 +37,7 @@ def check_one_study(out: Path, name: str) -> None:
     if held and held != name:
         raise EdgekitError(f"{out} holds the search study {held!r}; this run is study {name!r} (another space, "
                            "budget, objective, seed, model or data)",
-                           f"give this search its own --out, or --study {held} to continue that one")
+                           "give this search its own --out (or remove OUT to start again)")
 
 
 def _test_accuracy(out: Path, variant: str | None, study: str | None = None) -> float | None:

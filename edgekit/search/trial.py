@@ -183,6 +183,18 @@ def _keras_accuracy(model: Any, ds: Any) -> float:
     return float((np.asarray(probs).argmax(axis=1) == ds.y_test).mean())
 
 
+def not_the_chains(exc: BaseException) -> bool:
+    """A failure of the host or the device, which every later trial would meet too: a full or read-only
+    disk, a device that went away during the measurement (``BenchIncomplete``)."""
+    import errno
+
+    from edgekit.bench.api import BenchIncomplete
+
+    if isinstance(exc, BenchIncomplete):
+        return True
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
+
+
 def variant_name(number: int) -> str:
     """The trial's variant folder in OUT/variants (one study per OUT: numbers start at 0 in each)."""
     return f"trial-{number:04d}"
@@ -250,6 +262,8 @@ def run_trial(ctx: Context, trial: Any) -> tuple[float, ...]:
         raise
     except Exception as exc:   # noqa: BLE001 — a chain that breaks in TensorFlow/tfmot is this trial's failure
         stop.raise_if_requested()   # unless it is a Ctrl-C/SIGTERM TensorFlow turned into an error: then stop
+        if not_the_chains(exc):
+            raise   # the host or the device failed, not the chain: the search stops (one line), the trial not counted
         text = exc.one_line() if isinstance(exc, EdgekitError) else (
             str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         trial.set_user_attr("error", text[:500])

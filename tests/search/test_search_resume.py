@@ -74,7 +74,8 @@ def test_killed_search_resumes_with_the_remaining_trials_only(tmp_path, tiny_mod
 
     src = next(d for d in (out / "variants").iterdir() if d.name.startswith("trial-") or d.name == "float32")
     orphan = out / "variants" / f"trial-{killed_number:04d}"
-    shutil.copytree(src, orphan)
+    if not orphan.exists():   # (the kill may have come after the variant was written: then it is one already)
+        shutil.copytree(src, orphan)
     m = json.loads((orphan / "manifest.json").read_text())
     m.update(study=Variant.load(src).manifest.study, trial=killed_number)
     (orphan / "manifest.json").write_text(json.dumps(m))

@@ -168,20 +168,31 @@ def test_a_sampler_stuck_on_a_tried_point_gives_way_to_random_draws_until_the_sp
     assert sampling.misses == study_mod.RANDOM_TRIES
 
 
-def test_a_study_keeps_its_budget_and_device():
+def test_a_study_keeps_its_budget_device_and_inputs(tmp_path):
     import pytest
 
     from edgekit.errors import EdgekitError
 
-    st = optuna.create_study(study_name="s")
+    storage = study_mod.open_storage(f"sqlite:///{tmp_path / 's.sqlite'}")
     terms = {"budget": {"objectives": ["size"], "max_accuracy_drop": 0.01}, "latency and memory from": None}
+    study_mod.check_terms(storage, terms, "s")   # no study yet: nothing to check
+    st = study_mod.create_study(storage, "s", ["size"], seed=0, trials=4)
     study_mod.check_terms(st, terms)
     study_mod.check_terms(st, terms)   # the same again: a resumed run, another worker
-    with pytest.raises(EdgekitError, match="was made with budget objectives \\['size'\\], max_accuracy_drop 0.01; "
-                                           "this run asks for objectives \\['size'\\], max_accuracy_drop 0.005"):
-        study_mod.check_terms(st, {**terms, "budget": {"objectives": ["size"], "max_accuracy_drop": 0.005}})
-    with pytest.raises(EdgekitError, match="latency and memory from none; this run asks for a phone"):
-        study_mod.check_terms(st, {**terms, "latency and memory from": "a phone (measured)"})
+    inputs = {**terms, "inputs": "space, seed, model and data 0123"}
+    study_mod.check_terms(storage, inputs, "s")   # a term the study has not kept yet: accepted...
+    study_mod.check_terms(st, inputs)                # ...and kept from now on
+    assert st.user_attrs["terms"] == inputs
+    for asks, words in [({"budget": {"objectives": ["size"], "max_accuracy_drop": 0.005}},
+                         "was made with budget objectives ['size'], max_accuracy_drop 0.01; this run asks for "
+                         "objectives ['size'], max_accuracy_drop 0.005"),
+                        ({"latency and memory from": "a phone (measured)"},
+                         "latency and memory from none; this run asks for a phone"),
+                        ({"inputs": "space, seed, model and data 4567"}, "inputs space, seed, model and data 0123")]:
+        for where in [(storage, "s"), (st,)]:   # before any training (the storage), and on the study
+            with pytest.raises(EdgekitError) as err:
+                study_mod.check_terms(where[0], {**inputs, **asks}, *where[1:])
+            assert words in err.value.one_line()
 
 
 def test_a_database_of_another_optuna_schema_is_one_line(tmp_path):
@@ -217,3 +228,16 @@ def test_the_search_section_labels_estimated_latency_everywhere():
     assert "best-so-far est. latency within budget" in page and "trial 1: est. 5.6 ms" in page
     axis = [ln for ln in page.split("<text ") if 'text-anchor="end"' in ln]
     assert axis and all("est. " in ln for ln in axis)
+
+
+def test_a_full_disk_or_a_lost_device_stops_the_search_instead_of_failing_every_trial():
+    import errno
+
+    from edgekit.bench.api import BenchIncomplete
+    from edgekit.search.trial import not_the_chains
+
+    assert not_the_chains(OSError(errno.ENOSPC, "No space left on device"))
+    assert not_the_chains(OSError(errno.EROFS, "Read-only file system"))
+    assert not_the_chains(BenchIncomplete("device emulator-5554 lost", "reconnect it", 3, [], None))
+    assert not not_the_chains(ValueError("tfmot cannot prune this layer"))   # the chain's own: counted
+    assert not not_the_chains(OSError(errno.ENOENT, "no such file"))
