@@ -71,6 +71,8 @@ def tflite_runs(small_npz, tmp_path_factory):
     caches = sorted((root / "o" / "cache").glob("teacher-outputs-*.npy"))
     stamps = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in caches}
     again = recipe(root / "again.toml", STUDENTS[0])    # one student is enough to show the cache is reused
+    for f in (root / "o" / "cache").glob("student-*"):   # the trained students would be loaded, no teacher asked:
+        f.unlink()                                       # the teacher's outputs are what is under test here
     second = run_edgekit("optimize", root / "m" / "model.tflite", "--data", small_npz, "--recipe", again,
                          "--out", root / "o", "--json", "--force")
     return root, first, second, caches, stamps
@@ -152,6 +154,11 @@ def test_labelled_and_unlabelled_images_train_one_student_with_a_consistent_teac
                 in line), line
     m = read_json(out / "variants" / "mix" / "manifest.json")
     assert m["chain"][0]["params"]["augment"] == "shift" and m["chain"][0]["params"]["schedule"] == "cosine"
+    cached = run_edgekit(*args, "--force")   # the trained student is loaded: the teacher is not asked at all
+    assert cached.returncode == 0 and "reused from student-" in cached.stderr, cached.stderr[-2000:]
+    assert not _teacher_lines(cached.stderr), cached.stderr[-2000:]
+    for f in (out / "cache").glob("student-*"):   # without it, the student trains on the cached teacher outputs
+        f.unlink()
     again = run_edgekit(*args, "--force")
     assert again.returncode == 0, again.stderr[-2000:]
     assert [("reused from" in ln) for ln in _teacher_lines(again.stderr)] == [True, True], again.stderr[-2000:]
