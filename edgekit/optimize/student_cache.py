@@ -13,6 +13,7 @@ are written atomically; one that cannot be read is trained again. Delete ``OUT/c
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,11 @@ from edgekit.clock import utc_now
 from edgekit.digest import sha256_json
 
 
+@functools.lru_cache(maxsize=1)
 def training_code() -> str:
     """A digest of the code that trains a student (and of TensorFlow's version): an edgekit or TensorFlow
-    whose training differs does not load a student the other trained."""
+    whose training differs does not load a student the other trained. Once per process: the code this
+    process imported is the code that trains."""
     import hashlib
 
     from edgekit.passes import augment, distillation, keras_env, training
