@@ -158,7 +158,8 @@ class Builder:
                 self.memo[key] = (model, seconds)
                 continue
             t0 = time.monotonic()
-            stored = self.students.load(v, steps[i]) if i == 0 and steps[i].name == "distill" else None
+            cached = self.students.path(v, steps[i]) if i == 0 and steps[i].name == "distill" else None
+            stored = self.students.load(steps[i], cached)
             if stored is not None:   # trained before (an earlier run, a killed search): its training time counts
                 model, took_then = stored
                 seconds += took_then
@@ -168,8 +169,7 @@ class Builder:
                 took = time.monotonic() - t0
                 seconds += took
                 spent += took
-                if i == 0 and steps[i].name == "distill":
-                    self.students.save(v, steps[i], model, took)
+                self.students.save(steps[i], cached, model, took)
             self.memo[key] = (model, seconds)
         return model, seconds, spent
 

@@ -60,9 +60,8 @@ class StudentCache:
                            "edgekit": __version__, "training": training_code()})
         return self.dir / f"student-{key[:16]}.h5", student
 
-    def load(self, v: Any, step: Any) -> tuple[Any, float] | None:
-        """(the trained student, the seconds its training took then), or None: train it."""
-        found = self.path(v, step)
+    def load(self, step: Any, found: tuple[Path, Any] | None) -> tuple[Any, float] | None:
+        """(the trained student, the seconds its training took then), or None: train it. ``found``: :meth:`path`."""
         if found is None:
             return None
         weights, student = found
@@ -78,10 +77,10 @@ class StudentCache:
                            f"reused from {weights.name}")
         return student, seconds
 
-    def save(self, v: Any, step: Any, model: Any, seconds: float) -> None:
+    def save(self, step: Any, found: tuple[Path, Any] | None, model: Any, seconds: float) -> None:
+        """Keep ``model``, trained from ``step`` in ``seconds``, where :meth:`path` said (``found``)."""
         from edgekit.optimize import models
 
-        found = self.path(v, step)
         if found is None:
             return
         weights = found[0]
