@@ -8,7 +8,7 @@ Fashion-MNIST (Debian's dataset-fashion-mnist), the full test set. Two scenarios
 
 * **full labels**: the teacher (the built-in CNN trained on every labelled image: the shipped one,
   seed 0, for every seed — the huge model of the story is a given; ``--teacher-per-seed`` trains one
-  per seed), the built-in student (width 32 as in the default recipe: ``--width``) trained from scratch on the labels, and the same student distilled
+  per seed; ``--teachers N`` averages N built-in teachers of seeds 0 … N-1, an ensemble), the built-in student (width 32 as in the default recipe: ``--width``) trained from scratch on the labels, and the same student distilled
   from the teacher (hard + soft targets);
 * **few labels** (the story): the same teacher stands for the huge model; the user has ``--labels``
   labelled images (1,000; a class-balanced draw) and the rest unlabelled. The student from scratch on
@@ -85,6 +85,20 @@ def teacher_for(ds, seed: int, args, console) -> object:
     return teacher
 
 
+def ensemble(teachers):
+    """One model whose output is the mean of the ``teachers``' probabilities (a teacher ensemble)."""
+    from edgekit.passes import keras_env
+
+    if len(teachers) == 1:
+        return teachers[0]
+    keras = keras_env.keras()
+    for i, t in enumerate(teachers):
+        t._name = f"teacher_{i}"
+    inputs = keras.layers.Input(teachers[0].input_shape[1:], name="image")
+    outputs = keras.layers.Average(name="probs")([t(inputs) for t in teachers])
+    return keras.Model(inputs, outputs, name="teacher_ensemble")
+
+
 def student(ds, args):
     return models.build_student(ds.input_shape, ds.num_classes, width=args.width, block=args.block)
 
@@ -115,6 +129,8 @@ def main() -> int:
     ap.add_argument("--teacher-epochs", type=int, default=models.DEFAULT_TEACHER_EPOCHS)
     ap.add_argument("--teacher-per-seed", action="store_true",
                     help="train a teacher per seed (default: the seed-0 teacher, the shipped one, for every seed)")
+    ap.add_argument("--teachers", type=int, default=1,
+                    help="an ensemble of this many built-in teachers, their probabilities averaged (seeds 0, 1, …; with --teacher-per-seed from the run's seed on)")
     ap.add_argument("--teacher-weights", help="the teacher's weights from this .h5 (experiments: one teacher for all)")
     ap.add_argument("--teacher-width", type=int, default=48)
     ap.add_argument("--teacher-plain", action="store_true", help="no BatchNorm in the teacher (the old teacher)")
@@ -145,7 +161,8 @@ def main() -> int:
     t_start = time.monotonic()
     for seed in args.seeds:
         console.print(f"seed {seed}:")
-        teacher = teacher_for(ds, seed if args.teacher_per_seed else 0, args, console)
+        first = seed if args.teacher_per_seed else 0
+        teacher = ensemble([teacher_for(ds, first + i, args, console) for i in range(args.teachers)])
         probs = teacher.predict(ds.x_train, batch_size=512, verbose=0)
         if args.scenario in ("full", "both"):
             record("full", "teacher", teacher, seed)
@@ -176,7 +193,9 @@ def main() -> int:
             record("few", f"student, distilled: {len(few):,} + {len(ds.x_train) - len(few):,} unlabelled", s, seed)
 
     settings = (f"student: width {args.width}, {args.epochs} epochs, lr {args.learning_rate:g} {args.schedule}, augment {args.augment}, "
-                f"T={args.temperature:g}, alpha={args.alpha:g}; teacher{' (no BatchNorm)' if args.teacher_plain else ''}: "
+                f"T={args.temperature:g}, alpha={args.alpha:g}; "
+                f"{f'{args.teachers} teachers averaged' if args.teachers > 1 else 'teacher'}"
+                f"{' (no BatchNorm)' if args.teacher_plain else ''}: "
                 f"{args.teacher_epochs} epochs, lr "
                 f"{args.teacher_lr:g} {args.teacher_schedule}, augment {args.teacher_augment}; "
                 f"{len(ds.x_train):,} training images")
