@@ -99,6 +99,42 @@ def ensemble(teachers):
     return keras.Model(inputs, outputs, name="teacher_ensemble")
 
 
+def teacher_features(teacher, x) -> np.ndarray:
+    """The teacher's penultimate features (``fc1``, 192 for the built-in teacher), standardised per unit."""
+    from edgekit.passes import keras_env
+
+    f = keras_env.keras().Model(teacher.input, teacher.get_layer("fc1").output).predict(x, batch_size=512, verbose=0)
+    return ((f - f.mean(0)) / (f.std(0) + 1e-3)).astype(np.float32)
+
+
+def distill_hinted(student_model, x, y, probs, features, args, seed: int):
+    """``distillation.distill``'s loss (hard + soft at T, weighted by alpha) plus ``args.hint`` × the squared error
+    between a linear connector on the student's pooled features and the teacher's standardised ``fc1``
+    (FitNets' hint on the penultimate layer); the same ``training.fit``, schedule and seed. Experiments only."""
+    from edgekit.passes import keras_env
+
+    keras, tf = keras_env.keras(), keras_env.tf()
+    k = probs.shape[1]
+    hard = np.zeros((len(x), k), np.float32)
+    hard[np.flatnonzero(y >= 0), y[y >= 0]] = 1.0
+    targets = np.concatenate([hard, distillation.soften(probs, args.temperature), features], axis=1)
+    connector = keras.layers.Dense(features.shape[1], name="hint_connector")(student_model.get_layer("gap").output)
+    both = keras.Model(student_model.input,
+                       keras.layers.Concatenate()([student_model.get_layer("logits").output, connector]))
+    t, a, w = float(args.temperature), float(args.alpha), float(args.hint)
+
+    def loss(y_true, out):
+        ce = tf.nn.softmax_cross_entropy_with_logits(y_true[:, :k], out[:, :k])
+        soft = y_true[:, k:2 * k]
+        kl = tf.reduce_sum(soft * (tf.math.log(tf.clip_by_value(soft, 1e-12, 1.0)) - tf.nn.log_softmax(out[:, :k] / t)),
+                           axis=1)
+        return a * ce + (1 - a) * t * t * kl + w * tf.reduce_mean(tf.square(out[:, k:] - y_true[:, 2 * k:]), axis=1)
+
+    training.fit(both, x, targets, args.epochs, learning_rate=args.learning_rate, schedule=args.schedule, seed=seed,
+                 loss=loss, from_scratch=True)
+    return student_model
+
+
 def student(ds, args):
     return models.build_student(ds.input_shape, ds.num_classes, width=args.width, block=args.block)
 
@@ -137,9 +173,14 @@ def main() -> int:
     ap.add_argument("--teacher-lr", type=float, default=models.TEACHER_TRAINING["learning_rate"])
     ap.add_argument("--teacher-schedule", choices=augment.SCHEDULES, default=models.TEACHER_TRAINING["schedule"])
     ap.add_argument("--teacher-augment", choices=augment.AUGMENTS, default=models.TEACHER_TRAINING["augment"])
+    ap.add_argument("--hint", type=float, default=0.0,
+                    help="weight of a hint: the student's pooled features, through a linear connector, match the "
+                         "teacher's standardised fc1 (0: none; experiments, the built-in teacher, no augmentation)")
     ap.add_argument("--no-int8", action="store_true", help="skip the int8 exports (experiments)")
     ap.add_argument("--no-scratch", action="store_true", help="skip the scratch students (experiments on distillation only)")
     args = ap.parse_args()
+    if args.hint and (args.teachers > 1 or args.augment != "none" or args.block not in (None, "separable")):
+        ap.error("--hint needs one built-in teacher, the separable student and --augment none")
     console = Console(width=140)
     ds = load_fashion_mnist()
     if args.quick:
@@ -164,6 +205,7 @@ def main() -> int:
         first = seed if args.teacher_per_seed else 0
         teacher = ensemble([teacher_for(ds, first + i, args, console) for i in range(args.teachers)])
         probs = teacher.predict(ds.x_train, batch_size=512, verbose=0)
+        features = teacher_features(teacher, ds.x_train) if args.hint else None
         if args.scenario in ("full", "both"):
             record("full", "teacher", teacher, seed)
             if not args.no_scratch:
@@ -172,9 +214,12 @@ def main() -> int:
                 training.fit(s, ds.x_train, ds.y_train, args.epochs, seed=seed, from_scratch=True, **kw)
                 record("full", "student, scratch", s, seed)
             training.set_seed(seed)
-            s = distillation.distill(teacher, student(ds, args), ds.x_train, ds.y_train, num_classes=ds.num_classes,
-                                     temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
-                                     teacher_probs=probs, seed=seed, **kw)
+            if args.hint:
+                s = distill_hinted(student(ds, args), ds.x_train, ds.y_train, probs, features, args, seed)
+            else:
+                s = distillation.distill(teacher, student(ds, args), ds.x_train, ds.y_train, num_classes=ds.num_classes,
+                                         temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
+                                         teacher_probs=probs, seed=seed, **kw)
             record("full", "student, distilled", s, seed)
         if args.scenario in ("few", "both"):
             few = few_labels(ds, args.labels, seed)
@@ -187,13 +232,16 @@ def main() -> int:
             y = np.full(len(ds.y_train), -1, np.int64)
             y[few] = ds.y_train[few]
             training.set_seed(seed)
-            s = distillation.distill(teacher, student(ds, args), ds.x_train, y, num_classes=ds.num_classes,
-                                     temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
-                                     teacher_probs=probs, seed=seed, **kw)
+            if args.hint:
+                s = distill_hinted(student(ds, args), ds.x_train, y, probs, features, args, seed)
+            else:
+                s = distillation.distill(teacher, student(ds, args), ds.x_train, y, num_classes=ds.num_classes,
+                                         temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
+                                         teacher_probs=probs, seed=seed, **kw)
             record("few", f"student, distilled: {len(few):,} + {len(ds.x_train) - len(few):,} unlabelled", s, seed)
 
     settings = (f"student: width {args.width}, {args.epochs} epochs, lr {args.learning_rate:g} {args.schedule}, augment {args.augment}, "
-                f"T={args.temperature:g}, alpha={args.alpha:g}; "
+                f"T={args.temperature:g}, alpha={args.alpha:g}{f', hint {args.hint:g}' if args.hint else ''}; "
                 f"{f'{args.teachers} teachers averaged' if args.teachers > 1 else 'teacher'}"
                 f"{' (no BatchNorm)' if args.teacher_plain else ''}: "
                 f"{args.teacher_epochs} epochs, lr "
