@@ -115,20 +115,15 @@ def distill_hinted(student_model, x, y, probs, features, args, seed: int):
 
     keras, tf = keras_env.keras(), keras_env.tf()
     k = probs.shape[1]
-    hard = np.zeros((len(x), k), np.float32)
-    hard[np.flatnonzero(y >= 0), y[y >= 0]] = 1.0
-    targets = np.concatenate([hard, distillation.soften(probs, args.temperature), features], axis=1)
+    targets = np.concatenate([distillation.hard_targets(y, len(x), k), distillation.soften(probs, args.temperature),
+                              features], axis=1)
     connector = keras.layers.Dense(features.shape[1], name="hint_connector")(student_model.get_layer("gap").output)
     both = keras.Model(student_model.input,
                        keras.layers.Concatenate()([student_model.get_layer("logits").output, connector]))
-    t, a, w = float(args.temperature), float(args.alpha), float(args.hint)
+    kd, w = distillation.kd_loss(k, args.temperature, args.alpha), float(args.hint)
 
     def loss(y_true, out):
-        ce = tf.nn.softmax_cross_entropy_with_logits(y_true[:, :k], out[:, :k])
-        soft = y_true[:, k:2 * k]
-        kl = tf.reduce_sum(soft * (tf.math.log(tf.clip_by_value(soft, 1e-12, 1.0)) - tf.nn.log_softmax(out[:, :k] / t)),
-                           axis=1)
-        return a * ce + (1 - a) * t * t * kl + w * tf.reduce_mean(tf.square(out[:, k:] - y_true[:, 2 * k:]), axis=1)
+        return kd(y_true, out[:, :k]) + w * tf.reduce_mean(tf.square(out[:, k:] - y_true[:, 2 * k:]), axis=1)
 
     training.fit(both, x, targets, args.epochs, learning_rate=args.learning_rate, schedule=args.schedule, seed=seed,
                  loss=loss, from_scratch=True)

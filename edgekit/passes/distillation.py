@@ -24,6 +24,34 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
     return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def hard_targets(y, n: int, num_classes: int) -> np.ndarray:
+    """One-hot rows for the labels ``y`` (``n`` rows); a row of zeros where the label is -1 or there are
+    no labels (``y=None``): no label, no hard term."""
+    hard = np.zeros((n, num_classes), np.float32)
+    if y is not None:
+        y = np.asarray(y)
+        labelled = y >= 0
+        hard[np.flatnonzero(labelled), y[labelled]] = 1.0
+    return hard
+
+
+def kd_loss(num_classes: int, temperature: float, alpha: float) -> Callable:
+    """The distillation loss per example on targets ``[hard | soft]`` (the first ``num_classes`` columns the
+    one-hot label, the next ``num_classes`` the teacher's softened outputs) and the student's logits:
+    alpha * CE(hard, student) + (1 - alpha) * T^2 * KL(soft || student_T)."""
+    tf = keras_env.tf()
+    t, a, k = float(temperature), float(alpha), int(num_classes)
+
+    def loss(y_true, logits):
+        hard_t, soft_t = y_true[:, :k], y_true[:, k:2 * k]
+        ce = tf.nn.softmax_cross_entropy_with_logits(hard_t, logits)   # 0 where the row has no label
+        log_student_t = tf.nn.log_softmax(logits / t)
+        kl = tf.reduce_sum(soft_t * (tf.math.log(tf.clip_by_value(soft_t, 1e-12, 1.0)) - log_student_t), axis=1)
+        return a * ce + (1.0 - a) * (t * t) * kl
+
+    return loss
+
+
 def distill(teacher, student, x, y=None, *, num_classes: int, temperature: float = 1.0, alpha: float = 0.5,
             epochs: int = 8, batch_size: int = 128, learning_rate: float = 4e-3, progress=None,
             teacher_probs: np.ndarray | None = None, augment: str = "none", schedule: str = "cosine",
@@ -42,7 +70,6 @@ def distill(teacher, student, x, y=None, *, num_classes: int, temperature: float
     from edgekit.passes import augment as aug  # noqa: PLC0415
     from edgekit.passes.training import fit, logits_of  # noqa: PLC0415
 
-    tf = keras_env.tf()
     views = None
     if augment != "none":
         def label(epoch, images):
@@ -61,27 +88,12 @@ def distill(teacher, student, x, y=None, *, num_classes: int, temperature: float
         elif len(teacher_probs) != len(x):
             raise ValueError(f"teacher_probs has {len(teacher_probs)} rows for {len(x)} examples")
         soft = soften(teacher_probs, temperature)
-    hard = np.zeros((len(x), num_classes), np.float32)
-    if y is not None:
-        y = np.asarray(y)
-        labelled = y >= 0
-        hard[np.flatnonzero(labelled), y[labelled]] = 1.0   # a row of zeros: no label, no hard term
-    targets = np.concatenate([hard, soft], axis=1)
+    targets = np.concatenate([hard_targets(y, len(x), num_classes), soft], axis=1)
 
     student_logits = logits_of(student)
     if student_logits is None:
         raise ValueError("the student must end in a Softmax layer or a linear Dense layer")
-    t = float(temperature)
-    a = float(alpha) if y is not None else 0.0
-    k = int(num_classes)
-
-    def loss(y_true, logits):
-        hard_t, soft_t = y_true[:, :k], y_true[:, k:]
-        ce = tf.nn.softmax_cross_entropy_with_logits(hard_t, logits)   # 0 where the row has no label
-        log_student_t = tf.nn.log_softmax(logits / t)
-        kl = tf.reduce_sum(soft_t * (tf.math.log(tf.clip_by_value(soft_t, 1e-12, 1.0)) - log_student_t), axis=1)
-        return a * ce + (1.0 - a) * (t * t) * kl
-
+    loss = kd_loss(num_classes, temperature, alpha if y is not None else 0.0)
     fit(student_logits, x, targets, epochs, batch_size=batch_size, learning_rate=learning_rate, progress=progress,
         augment=augment, schedule=schedule, seed=seed, loss=loss, soft_views=views,
         from_scratch=fresh)
