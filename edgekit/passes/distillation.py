@@ -53,7 +53,7 @@ def kd_loss(num_classes: int, temperature: float, alpha: float) -> Callable:
 
 
 def distill(teacher, student, x, y=None, *, num_classes: int, temperature: float = 1.0, alpha: float = 0.5,
-            epochs: int = 8, batch_size: int = 128, learning_rate: float = 4e-3, progress=None,
+            epochs: int = 8, batch_size: int = 128, learning_rate: float = 8e-3, progress=None,
             teacher_probs: np.ndarray | None = None, augment: str = "none", schedule: str = "cosine",
             seed: int = 0, view_probs: Callable[[int, np.ndarray], np.ndarray] | None = None,
             fresh: bool = True):
