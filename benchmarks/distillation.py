@@ -201,6 +201,16 @@ def main() -> int:
         teacher = ensemble([teacher_for(ds, first + i, args, console) for i in range(args.teachers)])
         probs = teacher.predict(ds.x_train, batch_size=512, verbose=0)
         features = teacher_features(teacher, ds.x_train) if args.hint else None
+
+        def distilled(y):
+            """The student distilled on every training image (labels ``y``, -1: none), with the hint if asked."""
+            training.set_seed(seed)
+            if args.hint:
+                return distill_hinted(student(ds, args), ds.x_train, y, probs, features, args, seed)
+            return distillation.distill(teacher, student(ds, args), ds.x_train, y, num_classes=ds.num_classes,
+                                        temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
+                                        teacher_probs=probs, seed=seed, **kw)
+
         if args.scenario in ("full", "both"):
             record("full", "teacher", teacher, seed)
             if not args.no_scratch:
@@ -208,14 +218,7 @@ def main() -> int:
                 s = student(ds, args)
                 training.fit(s, ds.x_train, ds.y_train, args.epochs, seed=seed, from_scratch=True, **kw)
                 record("full", "student, scratch", s, seed)
-            training.set_seed(seed)
-            if args.hint:
-                s = distill_hinted(student(ds, args), ds.x_train, ds.y_train, probs, features, args, seed)
-            else:
-                s = distillation.distill(teacher, student(ds, args), ds.x_train, ds.y_train, num_classes=ds.num_classes,
-                                         temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
-                                         teacher_probs=probs, seed=seed, **kw)
-            record("full", "student, distilled", s, seed)
+            record("full", "student, distilled", distilled(ds.y_train), seed)
         if args.scenario in ("few", "both"):
             few = few_labels(ds, args.labels, seed)
             epochs_few = max(1, round(args.epochs * len(ds.x_train) / len(few)))
@@ -226,14 +229,8 @@ def main() -> int:
                 record("few", f"student, scratch on {len(few):,} labels", s, seed)
             y = np.full(len(ds.y_train), -1, np.int64)
             y[few] = ds.y_train[few]
-            training.set_seed(seed)
-            if args.hint:
-                s = distill_hinted(student(ds, args), ds.x_train, y, probs, features, args, seed)
-            else:
-                s = distillation.distill(teacher, student(ds, args), ds.x_train, y, num_classes=ds.num_classes,
-                                         temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
-                                         teacher_probs=probs, seed=seed, **kw)
-            record("few", f"student, distilled: {len(few):,} + {len(ds.x_train) - len(few):,} unlabelled", s, seed)
+            record("few", f"student, distilled: {len(few):,} + {len(ds.x_train) - len(few):,} unlabelled",
+                   distilled(y), seed)
 
     settings = (f"student: width {args.width}, {args.epochs} epochs, lr {args.learning_rate:g} {args.schedule}, augment {args.augment}, "
                 f"T={args.temperature:g}, alpha={args.alpha:g}{f', hint {args.hint:g}' if args.hint else ''}; "
